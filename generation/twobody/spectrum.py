@@ -1,0 +1,256 @@
+"""Converged spectra and eigenstates of the two-atom problem, with level numbers, parities and labels.
+
+The contact interaction makes exact diagonalisation (ED) converge slowly: the error of every level falls like
+``dim^(-1/2)`` (``twobody.md`` §11). :func:`solve_spectrum` therefore diagonalises two nested energy-cutoff bases,
+``d`` states (``basis_factor`` times the number of levels wanted) and ``4 d`` states, and returns by default the
+Richardson-extrapolated energies ``E = 2 E(4d) - E(d)`` with an error estimate ``|E - E(4d)|``. Checked against
+the Bethe ansatz (eta = 1/3, g = 10, 5000 levels, basis_factor 2): max relative error 2e-5, against 2e-3 for the raw
+ED of the same basis. The raw, variational (upper-bound) values of basis ``d`` are always kept in ``raw``.
+Exact g-independent ("horizontal") levels are detected structurally and never extrapolated; Richardson pairs the
+k-th non-horizontal level of the two bases.
+
+Level numbers: 1-based rank of the energy over both parities; exact ties are ordered by the non-interacting label
+(n, m) used as a tie key: the k-th product state of the level's parity block. That is the adiabatic label for
+non-integrable eta; at the integrable ratios levels cross and the Bethe ansatz (``bethe.py``) gives the true labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .basis import PARITIES, Basis, basis_by_count, parse_eta
+from .eigensolve import METHODS, block_eigh
+from .hamiltonian import BlockHamiltonian
+
+RICHARDSON_FACTOR = 4
+"""Ratio of the two basis sizes used for extrapolation (error ~ dim^-1/2 => E = 2 E(4d) - E(d))."""
+
+
+def parse_parity(parity: str) -> tuple[int, ...]:
+    """Block codes for ``"even"``, ``"odd"`` or ``"both"``."""
+    if parity == "both":
+        return (0, 1)
+    if parity not in PARITIES:
+        raise ValueError(f"parity = {parity!r}: must be 'even', 'odd' or 'both'")
+    return (PARITIES[parity],)
+
+
+def check_g(g: float) -> float:
+    g = float(g)
+    if not np.isfinite(g) or g < 0:
+        raise ValueError(f"g = {g}: the contact interaction strength must be finite and >= 0 (repulsive)")
+    return g
+
+
+def check_levels(n_levels, name: str = "levels") -> int:
+    if isinstance(n_levels, bool) or int(n_levels) != n_levels or n_levels < 1:
+        raise ValueError(f"{name} = {n_levels}: must be a positive integer")
+    return int(n_levels)
+
+
+def rank_levels(energy: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Order (indices) of levels by energy, exact ties (relative 1e-10) by (n, m)."""
+    order = np.argsort(energy, kind="stable")
+    e = energy[order]
+    group = np.concatenate([[0], np.cumsum(np.diff(e) > 1e-10 * np.maximum(np.abs(e[1:]), 1.0))])
+    return order[np.lexsort((m[order], n[order], group))]
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """The lowest levels of H for one (eta, g), both or one parity, ascending in energy.
+
+    Energies in units hbar = L = mu = 1. Arrays have shape (k,).
+
+    Attributes:
+        energy: best estimate (Richardson-extrapolated when ``extrapolated``, else the raw ED values).
+        raw: variational ED eigenvalues in the basis of ``basis_size`` states (upper bounds).
+        error: estimated absolute error of ``energy``, |E - E(4d)| (NaN when not extrapolated). Against the Bethe
+            ansatz it bounds the true error for non-integrable eta and moderate g; in integrable spectra, levels
+            that cross between the two bases can make it optimistic at strong g (use a larger basis_factor).
+        parity: 0 even, 1 odd.  level: 1-based level number over both parities.
+        n, m: non-interacting label each level connects to.  block_index: 0-based index in its parity block.
+        horizontal: exact g-independent level (detected from the null space of the diagonal traces).
+        top_rel_error: estimated relative error of the highest raw level (from the 4x basis).
+    """
+
+    eta: float
+    g: float
+    energy: np.ndarray
+    raw: np.ndarray
+    error: np.ndarray
+    parity: np.ndarray
+    level: np.ndarray
+    n: np.ndarray
+    m: np.ndarray
+    block_index: np.ndarray
+    horizontal: np.ndarray
+    basis_size: int
+    e_cut: float
+    extrapolated: bool
+    top_rel_error: float
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.energy.size)
+
+    def select(self, parity: int) -> "Spectrum":
+        """The levels of one parity block (level numbers are kept)."""
+        sel = self.parity == parity
+        arrays = {k: getattr(self, k)[sel] for k in ("energy", "raw", "error", "parity", "level", "n", "m",
+                                                     "block_index", "horizontal")}
+        return Spectrum(self.eta, self.g, basis_size=self.basis_size, e_cut=self.e_cut,
+                        extrapolated=self.extrapolated, top_rel_error=self.top_rel_error, meta=self.meta, **arrays)
+
+
+def _is_horizontal(ham: BlockHamiltonian, e: np.ndarray) -> np.ndarray:
+    hz = ham.horizontal.energy
+    if hz.size == 0 or ham.g == 0.0:
+        return np.zeros(e.size, bool)
+    j = np.clip(np.searchsorted(hz, e), 1, hz.size - 1)
+    near = np.minimum(np.abs(hz[j] - e), np.abs(hz[j - 1] - e))
+    return near <= 1e-9 * np.maximum(np.abs(e), 1.0)
+
+
+def _lowest_per_block(blocks, n_levels, parity_codes, method):
+    """Lowest eigenvalues per block so that the union holds the n_levels lowest; returns dict code -> energies."""
+    if len(parity_codes) == 1:
+        (c,) = parity_codes
+        if n_levels > blocks[c].dim:
+            raise ValueError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
+        return {c: block_eigh(blocks[c], 0, n_levels, method=method)[0]}
+    want = {c: min(blocks[c].dim, int(np.ceil(0.55 * n_levels)) + 20) for c in parity_codes}
+    got = {c: block_eigh(blocks[c], 0, want[c], method=method)[0] for c in parity_codes}
+    while True:
+        merged = np.sort(np.concatenate(list(got.values())))
+        if merged.size < n_levels:
+            raise ValueError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
+        top = merged[n_levels - 1]
+        short = [c for c in parity_codes if want[c] < blocks[c].dim and got[c][-1] <= top]
+        if not short:
+            return got
+        for c in short:
+            extra = min(blocks[c].dim, want[c] + max(50, want[c] // 4))
+            got[c] = np.concatenate([got[c], block_eigh(blocks[c], want[c], extra, method=method)[0]])
+            want[c] = extra
+
+
+def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
+                   extrapolate: bool = True, method: str = "auto") -> Spectrum:
+    """The ``n_levels`` lowest levels (over both parities, or of one parity block).
+
+    Args:
+        eta: mass ratio m_light/m_heavy, 0 < eta <= 1 (number or fraction string such as ``"1/3"``).
+        g: contact interaction strength, >= 0.
+        n_levels: number of levels wanted.
+        parity: ``"both"``, ``"even"`` or ``"odd"``.
+        basis_factor: basis size per level wanted (per block for a single parity); >= 1.25.
+        extrapolate: Richardson-extrapolate with a 4x larger basis (default); else only the top level is checked
+            there (``top_rel_error``).
+        method: eigen-solver, see :func:`generation.twobody.eigensolve.block_eigh`.
+    """
+    eta = parse_eta(eta)
+    g = check_g(g)
+    n_levels = check_levels(n_levels)
+    codes = parse_parity(parity)
+    if method not in METHODS:
+        raise ValueError(f"method = {method!r}: must be one of {METHODS}")
+    if not basis_factor >= 1.25:
+        raise ValueError(f"basis_factor = {basis_factor}: must be >= 1.25 (basis states per level wanted)")
+    per_parity = 2 if len(codes) == 1 else 1
+    basis = basis_by_count(eta, int(np.ceil(basis_factor * n_levels * per_parity)))
+    blocks = {c: BlockHamiltonian(basis.block(c), g) for c in codes}
+    raw = _lowest_per_block(blocks, n_levels, codes, method)
+
+    hz = {c: _is_horizontal(blocks[c], raw[c]) for c in codes}
+    big_raw = {c: np.full(raw[c].size, np.nan) for c in codes}
+    if g != 0.0:
+        big = basis_by_count(eta, RICHARDSON_FACTOR * basis.dim)
+        for c in codes:
+            ham = BlockHamiltonian(big.block(c), g)
+            how = "slice" if ham.dim > 1200 else "dense"
+            # Pair the k-th *non-horizontal* level of the two bases: horizontal levels are exact in both, and a
+            # level converging from above may drop below one of them as the basis grows.
+            free = np.flatnonzero(~hz[c])
+            k_free = free.size if extrapolate else min(free.size, 3)
+            if k_free == 0:
+                continue
+            k = raw[c].size + 10
+            while True:
+                e = block_eigh(ham, 0, min(k, ham.dim), method=how)[0]
+                e_free = e[~_is_horizontal(ham, e)]
+                if e_free.size >= free.size or k >= ham.dim:
+                    break
+                k += max(20, k // 10)
+            big_raw[c][free[free.size - k_free:]] = e_free[free.size - k_free:free.size]
+            big_raw[c][hz[c]] = raw[c][hz[c]]
+
+    cols = {k: [] for k in ("raw", "big", "parity", "n", "m", "block_index", "horizontal")}
+    for c in codes:
+        e = raw[c]
+        k = e.size
+        cols["raw"].append(e)
+        cols["big"].append(big_raw[c])
+        cols["parity"].append(np.full(k, c, np.int8))
+        cols["n"].append(blocks[c].basis.n[:k])
+        cols["m"].append(blocks[c].basis.m[:k])
+        cols["block_index"].append(np.arange(k, dtype=np.int64))
+        cols["horizontal"].append(hz[c])
+    a = {k: np.concatenate(v) for k, v in cols.items()}
+    if extrapolate and g != 0.0:
+        energy = RICHARDSON_FACTOR // 2 * a["big"] - a["raw"]  # 2 E(4d) - E(d); exact for horizontal levels
+        error = np.abs(energy - a["big"])
+    else:
+        energy, error = a["raw"], np.full(a["raw"].size, np.nan if g != 0.0 else 0.0)
+    order = rank_levels(energy, a["n"], a["m"])[:n_levels]
+    top = order[-1]
+    # error of the raw value ~ 2 (E(d) - E(4d)); the highest non-horizontal level is the one to report
+    free_top = order[~a["horizontal"][order]]
+    top = free_top[-1] if free_top.size else top
+    top_err = float(2 * abs(a["raw"][top] - a["big"][top]) / abs(a["raw"][top])) if g else 0.0
+    out = {k: v[order] for k, v in a.items() if k != "big"}
+    return Spectrum(eta=eta, g=g, energy=energy[order], error=error[order], level=np.arange(1, n_levels + 1),
+                    basis_size=basis.dim, e_cut=basis.e_cut, extrapolated=bool(extrapolate and g != 0.0),
+                    top_rel_error=top_err, **out)
+
+
+def block_index_range(spectrum: Spectrum, level_lo: int, level_hi: int) -> dict[int, tuple[int, int]]:
+    """Per parity block, the contiguous block-index range covering levels ``level_lo..level_hi`` (inclusive)."""
+    sel = (spectrum.level >= level_lo) & (spectrum.level <= level_hi)
+    out = {}
+    for c in np.unique(spectrum.parity[sel]):
+        idx = spectrum.block_index[sel & (spectrum.parity == c)]
+        out[int(c)] = (int(idx.min()), int(idx.max()) + 1)
+    return out
+
+
+def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = "auto"):
+    """Eigenvectors of levels ``level_lo..level_hi`` (inclusive, 1-based) in the basis of ``spectrum``.
+
+    Returns ``(rows, basis, vectors)``: ``rows`` indexes into ``spectrum`` (ascending level), ``basis`` the
+    full-parity basis (``Basis``), and ``vectors`` (k, dim) float64 coefficients on that basis (zero on the other
+    parity's states). Raises ValueError if the window is not inside the spectrum's levels.
+    """
+    n = len(spectrum)
+    if not (1 <= level_lo <= level_hi <= n):
+        raise ValueError(
+            f"level window = [{level_lo}, {level_hi}]: must satisfy 1 <= lo <= hi <= {n} (the levels computed "
+            f"and checked for convergence; ask for more levels)"
+        )
+    basis = basis_by_count(spectrum.eta, spectrum.basis_size)
+    rows = np.flatnonzero((spectrum.level >= level_lo) & (spectrum.level <= level_hi))
+    vectors = np.zeros((rows.size, basis.dim))
+    for c, (k_lo, k_hi) in block_index_range(spectrum, level_lo, level_hi).items():
+        block = basis.block(c)
+        ham = BlockHamiltonian(block, spectrum.g)
+        _, v = block_eigh(ham, k_lo, k_hi, vectors=True, method=method)
+        cols = np.flatnonzero(basis.parity == c)
+        for j, r in enumerate(rows):
+            if spectrum.parity[r] == c:
+                vectors[j, cols] = v[:, spectrum.block_index[r] - k_lo]
+    return rows, basis, vectors
+
+
+__all__ = ["Spectrum", "solve_spectrum", "eigenstates", "rank_levels", "parse_parity", "Basis"]
