@@ -114,6 +114,27 @@ def _is_horizontal(ham: BlockHamiltonian, e: np.ndarray) -> np.ndarray:
     return near <= 1e-9 * np.maximum(np.abs(e), 1.0)
 
 
+def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the larger basis ``ham`` paired with the smaller basis's non-horizontal levels.
+
+    ``free_all``: block indices (small basis) of all non-horizontal levels in ascending order; ``free``: the subset
+    wanted. Horizontal levels are exact in both bases and a level converging from above may drop below one of them,
+    so the k-th non-horizontal level of one basis is paired with the k-th non-horizontal level of the other.
+    """
+    rank = np.searchsorted(free_all, free)  # position among non-horizontal levels
+    how = "slice" if ham.dim > 1200 else "dense"
+    # the partner of rank r has block index >= r in the larger basis: start there
+    k_lo = int(rank.min()) if how == "slice" else 0
+    k_hi = int(rank.max()) + 10
+    while True:
+        e = block_eigh(ham, k_lo, min(k_hi, ham.dim), method=how)[0]
+        free_e = e[~_is_horizontal(ham, e)]
+        n_below = k_lo - int(np.sum(ham.horizontal.energy < e[0]))  # non-horizontal levels below index k_lo
+        if free_e.size >= int(rank.max()) + 1 - n_below or k_hi >= ham.dim:
+            return free_e[rank - n_below]
+        k_hi += max(20, k_hi // 10)
+
+
 def _lowest_per_block(blocks, n_levels, parity_codes, method):
     """Lowest eigenvalues per block so that the union holds the n_levels lowest; returns dict code -> energies."""
     if len(parity_codes) == 1:
@@ -165,26 +186,26 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     raw = _lowest_per_block(blocks, n_levels, codes, method)
 
     hz = {c: _is_horizontal(blocks[c], raw[c]) for c in codes}
+    # which levels need their partner in the 4x basis: all (extrapolation) or the highest non-horizontal one
+    merged = np.concatenate([raw[c] for c in codes])
+    merged_code = np.concatenate([np.full(raw[c].size, c) for c in codes])
+    merged_free = np.concatenate([~hz[c] for c in codes])
+    cut = np.sort(merged)[n_levels - 1]
     big_raw = {c: np.full(raw[c].size, np.nan) for c in codes}
     if g != 0.0:
+        top_code = None
+        if not extrapolate:
+            cand = np.flatnonzero(merged_free & (merged <= cut))
+            top_code = merged_code[cand[np.argmax(merged[cand])]] if cand.size else None
         big = basis_by_count(eta, RICHARDSON_FACTOR * basis.dim)
         for c in codes:
-            ham = BlockHamiltonian(big.block(c), g)
-            how = "slice" if ham.dim > 1200 else "dense"
-            # Pair the k-th *non-horizontal* level of the two bases: horizontal levels are exact in both, and a
-            # level converging from above may drop below one of them as the basis grows.
+            # extrapolation lowers energies: pair every computed level, not only those below the raw cut
             free = np.flatnonzero(~hz[c])
-            k_free = free.size if extrapolate else min(free.size, 3)
-            if k_free == 0:
-                continue
-            k = raw[c].size + 10
-            while True:
-                e = block_eigh(ham, 0, min(k, ham.dim), method=how)[0]
-                e_free = e[~_is_horizontal(ham, e)]
-                if e_free.size >= free.size or k >= ham.dim:
-                    break
-                k += max(20, k // 10)
-            big_raw[c][free[free.size - k_free:]] = e_free[free.size - k_free:free.size]
+            if not extrapolate:
+                free = np.flatnonzero(~hz[c] & (raw[c] <= cut))
+                free = free[-1:] if c == top_code else free[:0]
+            if free.size:
+                big_raw[c][free] = _partners(BlockHamiltonian(big.block(c), g), np.flatnonzero(~hz[c]), free)
             big_raw[c][hz[c]] = raw[c][hz[c]]
 
     cols = {k: [] for k in ("raw", "big", "parity", "n", "m", "block_index", "horizontal")}
