@@ -24,6 +24,9 @@ from .basis import PARITIES, Basis, basis_by_count, parse_eta
 from .eigensolve import METHODS, block_eigh
 from .hamiltonian import BlockHamiltonian
 
+MIN_BASIS = 1600
+"""Smallest basis (both parities) ever used: below it ED costs nothing and few-level requests still converge."""
+
 RICHARDSON_FACTOR = 4
 """Ratio of the two basis sizes used for extrapolation (error ~ dim^-1/2 => E = 2 E(4d) - E(d))."""
 
@@ -167,7 +170,8 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         g: contact interaction strength, >= 0.
         n_levels: number of levels wanted.
         parity: ``"both"``, ``"even"`` or ``"odd"``.
-        basis_factor: basis size per level wanted (per block for a single parity); >= 1.25.
+        basis_factor: basis size per level wanted (per block for a single parity); >= 1.25. The basis
+            has at least ``MIN_BASIS`` states.
         extrapolate: Richardson-extrapolate with a 4x larger basis (default); else only the top level is checked
             there (``top_rel_error``).
         method: eigen-solver, see :func:`generation.twobody.eigensolve.block_eigh`.
@@ -181,7 +185,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     if not basis_factor >= 1.25:
         raise ValueError(f"basis_factor = {basis_factor}: must be >= 1.25 (basis states per level wanted)")
     per_parity = 2 if len(codes) == 1 else 1
-    basis = basis_by_count(eta, int(np.ceil(basis_factor * n_levels * per_parity)))
+    basis = basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
     blocks = {c: BlockHamiltonian(basis.block(c), g) for c in codes}
     raw = _lowest_per_block(blocks, n_levels, codes, method)
 

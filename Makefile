@@ -1,0 +1,32 @@
+# qchaos-hub: `make evaluate` (main job, PRESET=mini|paper), `make test`, `make bench`.
+PYTHON ?= python3
+VENV   ?= .venv
+PRESET ?= mini
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test evaluate generate bench clean
+
+install: $(STAMP)
+
+# torch is pinned to the local CPU wheel first, so the package's `torch>=2.2` needs nothing more
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+generate: install
+	$(BIN)/qchaos generate twobody --preset $(PRESET)
+
+evaluate: generate
+
+bench: install
+	$(BIN)/python -m benchmarks --preset $(PRESET)
+
+clean:
+	rm -rf $(VENV) data reports .pytest_cache

@@ -1,0 +1,161 @@
+"""The ``qchaos`` command line: a thin layer over the Python API (each subcommand has ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class CLIError(Exception):
+    """A usage error reported as one line (exit code 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _float(text: str) -> float:
+    from fractions import Fraction
+
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+
+
+# -- generate ------------------------------------------------------------------------------------------------------
+def _add_sweep_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="mini", help="named preset (default: mini)")
+    p.add_argument("--out", type=Path, help="Zarr store path (default: data/<system>-<preset>.zarr; "
+                                            "data/<system>-custom-<hash>.zarr when parameters are overridden)")
+    p.add_argument("--workers", type=int, help="local Dask worker processes (default: cores, max 8; 0 = in-process)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. tcp://host:8786)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _cmd_generate(args) -> int:
+    from generation.presets import get_preset, override, parse_etas
+    from generation.store import PointStore, config_hash
+    from generation.sweep import run_sweep
+
+    base = get_preset(args.system, args.preset)
+    if args.system == "twobody":
+        from generation.twobody.generate import compute_point as task
+
+        changes = dict(
+            etas=parse_etas(args.eta) if args.eta else None, g=args.g, levels=args.levels,
+            window=tuple(args.window) if args.window else None, image_size=args.image_size, seed=args.seed,
+            image_etas=parse_etas(args.image_eta) if args.image_eta else None,
+        )
+    else:  # pragma: no cover - guarded by argparse choices
+        raise CLIError(f"system = {args.system!r}: unknown")
+    config = override(base, **changes)
+    custom = config != base
+    out = args.out or Path("data") / (f"{args.system}-custom-{config_hash(config.to_dict())[:8]}.zarr" if custom
+                                      else f"{args.system}-{args.preset}.zarr")
+    store = PointStore.open(out, args.system, args.preset if not custom else f"{args.preset}+custom",
+                            config.to_dict())
+    points = config.points()
+    if not args.quiet:
+        print(f"{args.system} [{args.preset}{' + overrides' if custom else ''}] -> {out}  ({len(points)} points)")
+    report = run_sweep(store, points, task, workers=args.workers, scheduler=args.scheduler,
+                       progress=not args.quiet, desc=args.system)
+    if not args.quiet:
+        print(f"done in {report.seconds:.1f} s: {len(report.computed)} computed, {len(report.skipped)} already "
+              f"complete")
+    return 0
+
+
+# -- twobody -------------------------------------------------------------------------------------------------------
+def _print_levels(levels: list[dict], meta: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**meta, "levels": levels}))
+        return
+    for k, v in meta.items():
+        print(f"# {k}: {v}")
+    print(f"{'level':>7} {'parity':>6} {'energy':>20}")
+    for lv in levels:
+        print(f"{lv['level']:>7} {lv['parity']:>6} {lv['energy']:>20.10f}")
+
+
+def _cmd_twobody_spectrum(args) -> int:
+    from generation.twobody.spectrum import solve_spectrum
+
+    spec = solve_spectrum(args.eta, args.g, args.levels, args.parity, basis_factor=args.basis_factor,
+                          extrapolate=not args.raw)
+    names = ("even", "odd")
+    levels = [{"energy": float(e), "parity": names[p], "level": int(lv)}
+              for e, p, lv in zip(spec.energy, spec.parity, spec.level)]
+    meta = {"eta": spec.eta, "g": spec.g, "basis_size": spec.basis_size, "extrapolated": spec.extrapolated,
+            "top_rel_error": spec.top_rel_error,
+            "max_error": float(spec.error.max()) if spec.extrapolated else None}
+    _print_levels(levels, meta, args.json)
+    return 0
+
+
+def _cmd_twobody_bethe(args) -> int:
+    from generation.twobody.bethe import bethe_levels
+
+    ba = bethe_levels(args.eta, args.g, args.levels, args.parity)
+    names = ("even", "odd")
+    levels = [{"energy": float(e), "parity": names[p], "level": int(lv)}
+              for e, p, lv in zip(ba.energy, ba.parity, ba.level)]
+    _print_levels(levels, {"eta": args.eta, "g": args.g, "method": "bethe-ansatz"}, args.json)
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qchaos", description="Exact quantum-chaos data, Hugging Face datasets and classifiers.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    gen = sub.add_parser("generate", help="generate a dataset into a Zarr store (Dask sweep, resumable)",
+                         description="Generate a dataset into a Zarr v3 store. Finished points are kept; a rerun "
+                                     "computes only the missing ones.")
+    gen_sub = gen.add_subparsers(dest="system", metavar="SYSTEM", required=True)
+    tb = gen_sub.add_parser("twobody", help="two mass-imbalanced atoms in a hard-wall trap")
+    _add_sweep_flags(tb)
+    tb.add_argument("--eta", help="mass ratios: list '0.2,1/3,0.5' and/or range '0.05:1:0.05'")
+    tb.add_argument("--image-eta", help="the subset of --eta that gets images (default: all)")
+    tb.add_argument("--g", type=_float, help="contact interaction strength (>= 0)")
+    tb.add_argument("--levels", type=_positive_int, help="levels per point (both parities)")
+    tb.add_argument("--window", type=_positive_int, nargs=2, metavar=("LO", "HI"),
+                    help="1-based inclusive level window of the images")
+    tb.add_argument("--image-size", type=_positive_int, help="grid points per axis of the images")
+    tb.add_argument("--seed", type=int, help="random seed")
+    tb.set_defaults(func=_cmd_generate)
+
+    two = sub.add_parser("twobody", help="spectra of two atoms in a hard-wall trap (ED and Bethe ansatz)")
+    two_sub = two.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, func, help_ in (("spectrum", _cmd_twobody_spectrum, "lowest levels by exact diagonalisation"),
+                              ("bethe", _cmd_twobody_bethe, "exact Bethe-ansatz levels (eta = 1/3 or 1)")):
+        p = two_sub.add_parser(name, help=help_, description=help_ + ". Units hbar = L = mu = 1.")
+        p.add_argument("--eta", required=True, help="mass ratio m_light/m_heavy in (0, 1], e.g. 0.5 or 1/3")
+        p.add_argument("--g", type=_float, required=True, help="contact interaction strength (>= 0)")
+        p.add_argument("--levels", type=int, required=True, help="number of levels")
+        p.add_argument("--parity", choices=("even", "odd", "both"), default="both")
+        p.add_argument("--json", action="store_true", help="one JSON object with a list 'levels'")
+        if name == "spectrum":
+            p.add_argument("--basis-factor", type=float, default=2.0, help="basis states per level (default 2)")
+            p.add_argument("--raw", action="store_true", help="raw variational ED values (no extrapolation)")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, CLIError) as exc:
+        print(f"qchaos: error: {exc}", file=sys.stderr)
+        return 2
