@@ -22,6 +22,7 @@ test: install
 
 generate: install
 	$(BIN)/qchaos generate twobody --preset $(PRESET)
+	$(BIN)/qchaos generate tribaker --preset $(PRESET)
 
 evaluate: generate
 

@@ -137,7 +137,71 @@ TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
     ),
 }
 
-PRESETS = {"twobody": TWOBODY_PRESETS}
+@dataclass(frozen=True)
+class TribakerConfig:
+    """Open quantum tribaker map: one point per (N, R), N = N0, N0 + 3, ..., N0 + 3 (K - 1).
+
+    Attributes:
+        N0: first Hilbert-space dimension (multiple of 3) [choice: 30].
+        K: number of dimensions [choice: 50 -> N_max = 177].
+        reflectivities: R of every case; R = 1 is the closed map [choice: closed and R = 0.2].
+        per_side: states kept per N on each side of the norm-ratio ranking [choice: 5].
+        image_size: P of the stored P x P LR/Husimi inspection images.
+        min_abs_z: keep only resonances with |z| > min_abs_z (needed for R = 0: its null space).
+        seed: seed of every random choice.
+    """
+
+    N0: int = 30
+    K: int = 50
+    reflectivities: tuple[float, ...] = (1.0, 0.2)
+    per_side: int = 5
+    image_size: int = 64
+    min_abs_z: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        from .tribaker.propagator import check_dimension, check_reflectivity
+
+        check_dimension(self.N0)
+        object.__setattr__(self, "reflectivities",
+                           tuple(sorted({check_reflectivity(r) for r in self.reflectivities}, reverse=True)))
+        if int(self.K) != self.K or self.K < 1:
+            raise ValueError(f"K = {self.K}: must be a positive integer (number of N values)")
+        if int(self.per_side) != self.per_side or not 1 <= self.per_side <= self.N0 // 2:
+            raise ValueError(f"per_side = {self.per_side}: must be an integer in [1, N0/2 = {self.N0 // 2}]")
+        if int(self.image_size) != self.image_size or not 8 <= self.image_size <= 512:
+            raise ValueError(f"image_size = {self.image_size}: must be an integer in [8, 512]")
+        if 0.0 in self.reflectivities and self.min_abs_z <= 0:
+            raise ValueError("min_abs_z: R = 0 has N/3 exactly-zero resonances; set min_abs_z > 0 (e.g. 1e-3)")
+        if not 0 <= self.min_abs_z < 1:
+            raise ValueError(f"min_abs_z = {self.min_abs_z}: must be in [0, 1)")
+
+    @property
+    def dimensions(self) -> list[int]:
+        return [self.N0 + 3 * k for k in range(self.K)]
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["reflectivities"] = list(self.reflectivities)
+        return d
+
+    def point_key(self, N: int, R: float) -> str:
+        return f"R{R:.4f}_N{N:05d}"
+
+    def points(self) -> dict[str, dict]:
+        return {self.point_key(N, R): {"N": N, "R": R, "per_side": self.per_side, "image_size": self.image_size,
+                                       "min_abs_z": self.min_abs_z, "seed": self.seed}
+                for R in self.reflectivities for N in self.dimensions}
+
+
+TRIBAKER_PRESETS: dict[str, TribakerConfig] = {
+    # well under a minute on 2 cores
+    "mini": TribakerConfig(N0=30, K=12, per_side=5, image_size=32),
+    # the paper's scale: N = 30..177 (K = 50), 5 + 5 states per N, closed and open
+    "paper": TribakerConfig(N0=30, K=50, per_side=5, image_size=64),
+}
+
+PRESETS = {"twobody": TWOBODY_PRESETS, "tribaker": TRIBAKER_PRESETS}
 
 
 def get_preset(system: str, preset: str):

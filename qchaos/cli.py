@@ -55,6 +55,13 @@ def _cmd_generate(args) -> int:
             window=tuple(args.window) if args.window else None, image_size=args.image_size, seed=args.seed,
             image_etas=parse_etas(args.image_eta) if args.image_eta else None,
         )
+    elif args.system == "tribaker":
+        from generation.tribaker.generate import compute_point as task
+
+        changes = dict(
+            N0=args.N0, K=args.K, per_side=args.per_side, image_size=args.image_size, seed=args.seed,
+            min_abs_z=args.min_abs_z, reflectivities=(1.0, *args.R) if args.R else None,
+        )
     else:  # pragma: no cover - guarded by argparse choices
         raise CLIError(f"system = {args.system!r}: unknown")
     config = override(base, **changes)
@@ -112,6 +119,29 @@ def _cmd_twobody_bethe(args) -> int:
     return 0
 
 
+# -- tribaker ------------------------------------------------------------------------------------------------------
+def _cmd_tribaker_resonances(args) -> int:
+    import numpy as np
+
+    from generation.tribaker.generate import norm_ratios
+    from generation.tribaker.resonances import resonances
+
+    res = resonances(args.N, args.R)
+    mu = norm_ratios(res.right, res.left)
+    rows = [{"z_re": float(z.real), "z_im": float(z.imag), "abs_z": float(abs(z)), "decay": float(d),
+             "norm_ratio": float(m)} for z, d, m in zip(res.z, res.decay, mu)]
+    if args.json:
+        print(json.dumps({"N": res.N, "R": res.R, "resonances": rows}))
+        return 0
+    print(f"# N = {res.N}, R = {res.R}: {res.N} resonances sorted by |z| (norm ratio: 1 coherent state, "
+          f"{res.N / 2:g} uniform)")
+    print(f"{'#':>5} {'|z|':>10} {'arg z/pi':>10} {'decay':>12} {'norm ratio':>11}")
+    for i, r in enumerate(rows):
+        arg = float(np.arctan2(r["z_im"], r["z_re"]) / np.pi)
+        print(f"{i:>5} {r['abs_z']:>10.6f} {arg:>10.6f} {r['decay']:>12.6g} {r['norm_ratio']:>11.4f}")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -133,6 +163,28 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--image-size", type=_positive_int, help="grid points per axis of the images")
     tb.add_argument("--seed", type=int, help="random seed")
     tb.set_defaults(func=_cmd_generate)
+
+    tri = gen_sub.add_parser("tribaker", help="the open quantum tribaker map (closed and partially open)")
+    _add_sweep_flags(tri)
+    tri.add_argument("--R", type=_float, nargs="+", help="reflectivity of the partially open case(s), 0 <= R < 1; "
+                                                        "the closed map (R = 1) is always included")
+    tri.add_argument("--N0", type=_positive_int, help="first dimension (multiple of 3)")
+    tri.add_argument("--K", type=_positive_int, help="number of dimensions N0, N0+3, ...")
+    tri.add_argument("--per-side", type=_positive_int, help="states kept per N at each end of the norm ratio")
+    tri.add_argument("--image-size", type=_positive_int, help="grid points per axis of the inspection images")
+    tri.add_argument("--min-abs-z", type=float, help="keep only resonances with |z| above this (R = 0 needs it)")
+    tri.add_argument("--seed", type=int, help="random seed")
+    tri.set_defaults(func=_cmd_generate)
+
+    trb = sub.add_parser("tribaker", help="resonances of the open quantum tribaker map")
+    trb_sub = trb.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = trb_sub.add_parser("resonances", help="all resonances with decay rates and norm ratios",
+                           description="All N resonances of U = U_B P_R, sorted by |z| (2 pi hbar = 1/N, "
+                                       "antiperiodic boundary conditions).")
+    p.add_argument("--N", type=int, required=True, help="Hilbert-space dimension (positive multiple of 3)")
+    p.add_argument("--R", type=_float, default=1.0, help="reflectivity in [0, 1]; 1 = closed map (default)")
+    p.add_argument("--json", action="store_true", help="one JSON object with a list 'resonances'")
+    p.set_defaults(func=_cmd_tribaker_resonances)
 
     two = sub.add_parser("twobody", help="spectra of two atoms in a hard-wall trap (ED and Bethe ansatz)")
     two_sub = two.add_subparsers(dest="action", metavar="ACTION", required=True)
