@@ -14,6 +14,8 @@ Block indices ``k`` are 0-based positions in the block's ascending spectrum.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
@@ -24,7 +26,9 @@ METHODS = ("auto", "dense", "slice")
 _DENSE_DIM = 1200
 
 
+@cache
 def _torch_cuda():
+    """torch, if a CUDA device is present (probed once per process), else None."""
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency, but the physics does not need it
