@@ -142,6 +142,26 @@ def _cmd_tribaker_resonances(args) -> int:
     return 0
 
 
+# -- publish -------------------------------------------------------------------------------------------------------
+def _cmd_publish(args) -> int:
+    from generation.publish import publish
+
+    store = args.store or Path("data") / f"{args.system}-{args.preset}.zarr"
+    holdout = getattr(args, "holdout_eta", None) or getattr(args, "holdout_N", None)
+    report = publish(args.system, store, args.repo_id, preset=args.preset, allow_partial=args.allow_partial,
+                     holdout=holdout, split_seed=args.split_seed, push=args.push, progress=not args.quiet)
+    if not args.quiet:
+        rows = "; ".join(f"{cfg}: " + ", ".join(f"{s} {n}" for s, n in splits.items())
+                         for cfg, splits in report.splits.items())
+        print(f"{args.system} {store} -> {report.path}  ({len(report.files)} shards; {rows})")
+        if report.missing:
+            print(f"partial: {len(report.missing)} points missing (listed in the card)")
+        if report.pushed:
+            print(f"pushed {report.repo_id}: {report.pushed}")
+        print(f"done in {report.seconds:.1f} s")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -175,6 +195,31 @@ def build_parser() -> argparse.ArgumentParser:
     tri.add_argument("--min-abs-z", type=float, help="keep only resonances with |z| above this (R = 0 needs it)")
     tri.add_argument("--seed", type=int, help="random seed")
     tri.set_defaults(func=_cmd_generate)
+
+    pub = sub.add_parser("publish", help="convert a store into a Hugging Face dataset repo (local hub, --push)",
+                         description="Convert a Zarr store into a dataset repo folder in the local hub "
+                                     "($QCHAOS_HUB, default ./hub: datasets/<org>/<name>/): parquet shards, "
+                                     "data/manifest.json (sha256 of every shard) and a README dataset card. "
+                                     "--push uploads the folder to the Hub named by HF_ENDPOINT (HF_TOKEN).")
+    pub_sub = pub.add_subparsers(dest="system", metavar="SYSTEM", required=True)
+    for name, help_ in (("twobody", "two atoms: configs wavefunctions + spectra, 70/15/15 split over states"),
+                        ("tribaker", "tribaker map: configs resonances + spectra, 80/20 split over states")):
+        p = pub_sub.add_parser(name, help=help_, description=help_ + ".")
+        p.add_argument("--preset", default="mini", help="preset the store was generated with (default: mini)")
+        p.add_argument("--store", type=Path, help="Zarr store (default: data/<system>-<preset>.zarr)")
+        p.add_argument("--repo-id", help="org/name (default: qchaos/<system>-<preset>)")
+        p.add_argument("--push", action="store_true", help="also upload to the Hub (HF_ENDPOINT, HF_TOKEN)")
+        p.add_argument("--allow-partial", action="store_true",
+                       help="publish a store whose sweep still misses points (the card lists them)")
+        if name == "twobody":
+            p.add_argument("--holdout-eta", metavar="ETAS",
+                           help="mass ratios kept out of train/validation/test as split 'holdout' (e.g. 0.75,1/3)")
+        else:
+            p.add_argument("--holdout-N", metavar="NS",
+                           help="dimensions kept out of train/validation as split 'holdout' (e.g. 30,33)")
+        p.add_argument("--split-seed", type=int, default=42, help="seed of the random state split (default: 42)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(func=_cmd_publish)
 
     trb = sub.add_parser("tribaker", help="resonances of the open quantum tribaker map")
     trb_sub = trb.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -1,0 +1,209 @@
+"""The local hub folder, repo ids, pushing to a Hub, and verified loading of published datasets.
+
+* **Local hub**: ``$QCHAOS_HUB`` (default ``./hub``) holds ``datasets/<org>/<name>/`` and ``models/<org>/<name>/``,
+  each laid out exactly like the Hub repo of the same id, so a folder can be loaded with ``load_dataset(folder)``
+  (also with ``HF_HUB_OFFLINE=1``) or pushed as it is (:func:`push_folder`).
+* **Integrity**: a published dataset repo carries ``data/manifest.json`` with the sha256, size and row count of
+  every parquet shard. :func:`verify_dataset` checks a folder against it (truncated, bit-flipped, missing or stray
+  shards raise :class:`DatasetIntegrityError` naming the file); :func:`load` verifies before it hands the folder
+  to ``datasets.load_dataset``, for a local folder and for a Hub repo (downloaded with ``snapshot_download``).
+* **Hub**: ``huggingface_hub`` reads ``HF_ENDPOINT`` and ``HF_TOKEN`` (and ``HF_HUB_DISABLE_XET``) when it is
+  first imported; set them before anything imports it. This module imports it lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+DEFAULT_ORG = "qchaos"
+MANIFEST = "data/manifest.json"
+MANIFEST_FORMAT = "qchaos-dataset-manifest/1"
+REPO_TYPES = ("dataset", "model")
+
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+
+
+class DatasetIntegrityError(ValueError):
+    """A published dataset folder does not match its manifest (the message names the file)."""
+
+
+# -- locations and ids ---------------------------------------------------------------------------------------------
+def hub_root() -> Path:
+    """The local hub folder: ``$QCHAOS_HUB`` or ``./hub`` (read at every call)."""
+    return Path(os.environ.get("QCHAOS_HUB") or "hub")
+
+
+def parse_repo_id(repo_id: str) -> tuple[str, str]:
+    """``"org/name"`` -> ``("org", "name")``; ``ValueError`` naming the id and the accepted form otherwise.
+
+    Both parts: 1-96 characters from ``[A-Za-z0-9._-]``, starting and ending alphanumeric, no ``..`` or ``--``
+    (the Hub's rules).
+    """
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        raise ValueError(f"repo_id = {repo_id!r}: must be 'org/name' (e.g. '{DEFAULT_ORG}/twobody-mini')")
+    org, name = repo_id.split("/")
+    for part in (org, name):
+        if not _NAME.match(part) or ".." in part or "--" in part:
+            raise ValueError(f"repo_id = {repo_id!r}: org and name must be 1-96 characters of letters, digits, "
+                             "'.', '_', '-', start and end with a letter or digit, and contain no '..' or '--'")
+    return org, name
+
+
+def local_repo_path(repo_id: str, repo_type: str = "dataset", root: str | Path | None = None) -> Path:
+    """``<hub root>/datasets/<org>/<name>`` (or ``models/...``) of a repo id."""
+    if repo_type not in REPO_TYPES:
+        raise ValueError(f"repo_type = {repo_type!r}: must be one of {list(REPO_TYPES)}")
+    org, name = parse_repo_id(repo_id)
+    return Path(root if root is not None else hub_root()) / f"{repo_type}s" / org / name
+
+
+# -- integrity -----------------------------------------------------------------------------------------------------
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The parsed ``data/manifest.json`` of a dataset folder (``DatasetIntegrityError`` if absent or invalid)."""
+    mpath = Path(path) / MANIFEST
+    if not mpath.is_file():
+        raise DatasetIntegrityError(f"{mpath}: missing; {path} is not a dataset published by qchaos "
+                                    "(no shard checksums to verify against)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetIntegrityError(f"{mpath}: unreadable manifest ({exc})") from exc
+    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
+        raise DatasetIntegrityError(f"{mpath}: not a {MANIFEST_FORMAT} manifest")
+    return manifest
+
+
+def verify_dataset(path: str | Path, configs: list[str] | str | None = None) -> dict:
+    """Check every parquet shard of a published dataset folder against ``data/manifest.json``.
+
+    Parameters:
+        path: the repo folder (local hub folder or a downloaded snapshot).
+        configs: only these configs (default: all); their shards must all be present.
+
+    Returns the manifest. Raises :class:`DatasetIntegrityError` naming the file for a missing shard, a size
+    mismatch (truncated or extended), a sha256 mismatch (corrupted), or a parquet file under ``data/<config>/``
+    that the manifest does not list (``load_dataset`` would silently read it through the split glob).
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    if isinstance(configs, str):
+        configs = [configs]
+    known = sorted(manifest.get("configs", {}))
+    if configs is not None:
+        unknown = [c for c in configs if c not in known]
+        if unknown:
+            raise ValueError(f"config = {unknown[0]!r}: {path} has configs {known}")
+    selected = set(configs) if configs is not None else set(known)
+    for rel, entry in sorted(manifest["files"].items()):
+        if entry.get("config") not in selected:
+            continue
+        fpath = path / rel
+        if not fpath.is_file():
+            raise DatasetIntegrityError(f"{rel}: shard missing from {path} (listed in {MANIFEST})")
+        size = fpath.stat().st_size
+        if size != entry["size"]:
+            what = "truncated" if size < entry["size"] else "has extra bytes"
+            raise DatasetIntegrityError(f"{rel}: {what} ({size} bytes, the manifest records {entry['size']}); "
+                                        "re-download or re-publish it")
+        digest = sha256_file(fpath)
+        if digest != entry["sha256"]:
+            raise DatasetIntegrityError(f"{rel}: corrupted (sha256 {digest[:16]}..., the manifest records "
+                                        f"{entry['sha256'][:16]}...); re-download or re-publish it")
+    for config in sorted(selected):
+        for fpath in sorted((path / "data" / config).glob("*.parquet")):
+            rel = fpath.relative_to(path).as_posix()
+            if rel not in manifest["files"]:
+                raise DatasetIntegrityError(f"{rel}: not listed in {MANIFEST} (a stray shard would be loaded "
+                                            "with the data); remove it or re-publish")
+    return manifest
+
+
+# -- Hub -----------------------------------------------------------------------------------------------------------
+def push_folder(path: str | Path, repo_id: str, repo_type: str = "dataset", *, private: bool = False,
+                commit_message: str | None = None, token: str | None = None, delete_stale: bool = True) -> str:
+    """Upload a repo folder to the Hub named by ``HF_ENDPOINT`` (``create_repo`` + ``upload_folder``).
+
+    ``token`` defaults to ``HF_TOKEN`` / the stored login (huggingface_hub's own lookup). With ``delete_stale``,
+    files under ``data/`` on the Hub that the folder no longer has (e.g. shards of an earlier publish with more
+    shards) are deleted in the same commit. Returns the commit URL.
+    """
+    from huggingface_hub import HfApi
+
+    parse_repo_id(repo_id)
+    if repo_type not in REPO_TYPES:
+        raise ValueError(f"repo_type = {repo_type!r}: must be one of {list(REPO_TYPES)}")
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"path = {path}: not a folder")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(path), repo_type=repo_type,
+                             commit_message=commit_message or f"Upload {repo_id} (qchaos)",
+                             delete_patterns=["data/**"] if delete_stale else None,
+                             ignore_patterns=[".git/*", ".cache/*"])
+    return str(getattr(info, "commit_url", info))
+
+
+def _resolve(repo_id_or_path: str | Path, source: str) -> tuple[Path | None, str | None]:
+    """(local folder, None) or (None, Hub repo id)."""
+    if source not in ("auto", "local", "hub"):
+        raise ValueError(f"source = {source!r}: must be 'auto', 'local' or 'hub'")
+    text = str(repo_id_or_path)
+    candidate = Path(text)
+    if source != "hub" and candidate.is_dir():
+        return candidate, None
+    is_id = text.count("/") == 1 and not text.startswith((".", "/")) and bool(_NAME.match(text.split("/")[0]))
+    if is_id and source != "hub":
+        local = local_repo_path(text)
+        if local.is_dir():
+            return local, None
+    if source == "local":
+        raise ValueError(f"repo_id_or_path = {text!r}: no such folder (nor {hub_root()}/datasets/{text})")
+    if not is_id:
+        raise ValueError(f"repo_id_or_path = {text!r}: neither an existing folder nor a repo id 'org/name'")
+    parse_repo_id(text)
+    return None, text
+
+
+def load(repo_id_or_path: str | Path, config: str | None = None, split: str | None = None, *,
+         source: str = "auto", revision: str | None = None, **kwargs):
+    """``datasets.load_dataset`` of a published dataset, after verifying its shards against the manifest.
+
+    Parameters:
+        repo_id_or_path: a repo folder, or a repo id ``org/name``: with ``source="auto"`` the local hub folder
+            ``$QCHAOS_HUB/datasets/org/name`` when it exists, else the Hub (``HF_ENDPOINT``).
+        config: ``wavefunctions`` / ``spectra`` (two atoms), ``resonances`` / ``spectra`` (tribaker); default the
+            repo's default config.
+        split: ``train``, ``validation``, ``test``, ``holdout`` (if published); default all (a ``DatasetDict``).
+        source: ``"auto"``, ``"local"`` (never the network) or ``"hub"``.
+        revision: Hub revision (branch, tag, commit).
+        kwargs: passed on to ``load_dataset`` (e.g. ``cache_dir``).
+
+    From the Hub, the README, the manifest and the config's shards are fetched with ``snapshot_download`` (into
+    the HF cache, so a later call works with ``HF_HUB_OFFLINE=1``), verified, and loaded from that folder.
+    Raises :class:`DatasetIntegrityError` naming the first bad file.
+    """
+    import datasets
+
+    folder, repo_id = _resolve(repo_id_or_path, source)
+    if repo_id is not None:
+        from huggingface_hub import snapshot_download
+
+        patterns = ["README.md", MANIFEST] + ([f"data/{config}/*"] if config else ["data/**"])
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns))
+    if config is None:
+        config = read_manifest(folder).get("default_config")
+    verify_dataset(folder, [config] if config else None)
+    return datasets.load_dataset(str(folder), config, split=split, **kwargs)
