@@ -1,9 +1,10 @@
 """Exact Bethe-ansatz levels (``generation/twobody/bethe.py``) against the known answers of ``twobody.md`` §3, §9
-and against an independent exact diagonalization of the truncated product-sine Hamiltonian.
+and against exact diagonalization of the truncated product-sine Hamiltonian.
 
-The ED here uses the low-rank form ``H = diag(E0) + g U W U^T`` (``twobody.md`` §11): the lowest eigenvalues by
-Lanczos on the Woodbury inverse ``(H - sigma)^{-1}`` (checked against dense ``eigvalsh``), eigenvalue counts below an
-energy by Sylvester's inertia. ED in an energy-cutoff basis is variational and converges from above like
+The ED is the project's own (``generation.twobody.hamiltonian.BlockHamiltonian`` with
+``generation.twobody.eigensolve.block_eigh``): ``H = diag(E0) + g U W U^T`` (``twobody.md`` §11), the lowest
+eigenvalues by spectrum slicing (checked against dense ``eigvalsh`` below), eigenvalue counts below an energy by
+Sylvester's inertia (``count_below``). ED in an energy-cutoff basis is variational and converges from above like
 ``E_cut^(-1/2)``.
 """
 
@@ -13,12 +14,11 @@ import time
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve, eigvalsh
-from scipy.sparse.linalg import LinearOperator, eigsh
 
 from generation.twobody.basis import basis_by_count, energy0
 from generation.twobody.bethe import BetheSpectrum, bethe_levels, d6_triples, horizontal_energies
+from generation.twobody.eigensolve import block_eigh
+from generation.twobody.hamiltonian import BlockHamiltonian
 
 THIRD = 1.0 / 3.0
 
@@ -30,36 +30,21 @@ KNOWN_ODD = [10.608512, 19.330866, 27.057348, 28.962076, 42.137972]
 # ------------------------------------------------------------------------------------------------ ED helpers
 
 
-def _low_rank(eta, n_basis, parity):
-    b = basis_by_count(eta, n_basis, parity)
-    u = b.trace_matrix().tocsr()
-    return b, u, u.T.tocsr()
+def _block(eta, n_basis: int, parity: str, g: float) -> BlockHamiltonian:
+    """H = diag(E0) + g V of one parity block of the basis of the lowest n_basis states (both parities)."""
+    return BlockHamiltonian(basis_by_count(eta, n_basis, parity), g)
 
 
 def ed_lowest(eta, n_basis: int, parity: str, g: float, k: int) -> np.ndarray:
-    """The k lowest eigenvalues of H = diag(E0) + g V in the basis of the lowest n_basis states (one parity)."""
-    b, u, ut = _low_rank(eta, n_basis, parity)
-    sigma = b.e0[0] - 1.0  # below the spectrum: H - sigma is positive definite
-    dsig = b.e0 - sigma
-    s = np.diag(1.0 / (g * b.weights)) + (ut @ sp.diags(1.0 / dsig) @ u).toarray()
-    cho = cho_factor(s)
-
-    def inverse(v):  # Woodbury: (D + g U W U^T - sigma)^{-1} v
-        y = np.ravel(v) / dsig
-        return y - (u @ cho_solve(cho, ut @ y)) / dsig
-
-    op = LinearOperator((b.dim, b.dim), matvec=inverse, dtype=np.float64)
-    v0 = np.random.default_rng(0).standard_normal(b.dim)
-    mu = eigsh(op, k=k, which="LA", tol=0, v0=v0, ncv=max(3 * k, 40), return_eigenvectors=False)
-    return np.sort(sigma + 1.0 / mu)
+    """The k lowest eigenvalues of the truncated H (one parity block), by spectrum slicing."""
+    return block_eigh(_block(eta, n_basis, parity, g), 0, k, method="slice")[0]
 
 
 def ed_count_below(eta, n_basis: int, parity: str, g: float, energy: float) -> int:
     """#eigenvalues of the truncated H below ``energy`` (Sylvester inertia of the bordered matrix, §11)."""
-    b, u, ut = _low_rank(eta, n_basis, parity)
-    assert np.min(np.abs(b.e0 - energy)) > 1e-6
-    s = np.diag(1.0 / (g * b.weights)) + (ut @ sp.diags(1.0 / (b.e0 - energy)) @ u).toarray()
-    return int(np.sum(b.e0 < energy) - np.sum(eigvalsh(s) < 0))
+    ham = _block(eta, n_basis, parity, g)
+    assert np.min(np.abs(ham.d - energy)) > 1e-6
+    return ham.count_below(energy)
 
 
 def _by_label(spec: BetheSpectrum) -> dict:
@@ -194,7 +179,7 @@ def test_counts_match_ed_inertia(eta, g, center):
         assert ed_count_below(eta, 16000, parity, g, cut) == ba
 
 
-def test_ed_helper_matches_dense():
+def test_sliced_ed_matches_dense():
     for eta in (THIRD, 1.0):
         b = basis_by_count(eta, 500, "odd")
         dense = np.linalg.eigvalsh(np.diag(b.e0) + 5.0 * b.interaction().toarray())[:14]

@@ -98,7 +98,7 @@ class _Slicer:
 def _solve_slice(ham, s_lo, s_hi, n_expect, horizontal, vectors, seed, tol=1e-10, ncv_factor=3.0):
     """Eigenpairs of H in [s_lo, s_hi) that are not horizontal; n_expect of them (from the counts)."""
     if n_expect == 0:
-        return np.zeros(0), np.zeros((ham.dim, 0))
+        return np.zeros(0), (np.zeros((ham.dim, 0)) if vectors else None)
     dim_eff = ham.dim - horizontal.energy.size
     d = ham.d
     # shift: the midpoint of the widest E0 gap near the slice centre (keeps the Woodbury factor well conditioned)
@@ -122,11 +122,13 @@ def _solve_slice(ham, s_lo, s_hi, n_expect, horizontal, vectors, seed, tol=1e-10
             v0 -= q @ (q.T @ v0)
         ncv = min(dim_eff, max(int(ncv_factor * nev) + 1, nev + 24))
         # tol is relative on 1/(E - sigma): 1e-10 gives energies to ~1e-12 relative (checked against dense)
-        e, v = spla.eigsh(a, k=nev, sigma=sigma, which="LM", OPinv=op, v0=v0, ncv=ncv, tol=tol)
+        out = spla.eigsh(a, k=nev, sigma=sigma, which="LM", OPinv=op, v0=v0, ncv=ncv, tol=tol,
+                         return_eigenvectors=vectors)
+        e, v = out if vectors else (out, None)
         keep = (e >= s_lo) & (e < s_hi)
         if keep.sum() == n_expect:
             order = np.argsort(e[keep])
-            return e[keep][order], v[:, keep][:, order]
+            return e[keep][order], (v[:, keep][:, order] if vectors else None)
         nev = nev + n_expect + 8
     raise RuntimeError(
         f"spectrum slicing found {int(keep.sum())} of {n_expect} eigenvalues in [{s_lo}, {s_hi}); "

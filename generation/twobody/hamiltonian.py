@@ -154,9 +154,11 @@ class BlockHamiltonian:
         energies, rows, cols, vals = [], [], [], []
         for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
             idx = np.arange(start, start + size)
-            block = np.zeros((size, self.F))
-            block[np.arange(size), self.cols[idx, 0]] += 1.0
-            block[np.arange(size), self.cols[idx, 1]] -= 1.0
+            used, local = np.unique(self.cols[idx], return_inverse=True)  # only the group's own frequencies
+            local = local.reshape(size, 2)
+            block = np.zeros((size, used.size))
+            block[np.arange(size), local[:, 0]] += 1.0
+            block[np.arange(size), local[:, 1]] -= 1.0
             null = sla.null_space(block.T)
             for k in range(null.shape[1]):
                 v = null[:, k]
