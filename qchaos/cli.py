@@ -162,6 +162,42 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+# -- list ----------------------------------------------------------------------------------------------------------
+def _meta_summary(entry: dict) -> str:
+    classes = "/".join(entry.get("classes") or [])
+    if entry["kind"] == "model":
+        shape = "x".join(str(d) for d in entry.get("input_shape") or []) or "?"
+        data = entry.get("dataset") or "?"
+        if entry.get("dataset_config"):
+            data += f" [{entry['dataset_config']}]"
+        return f"{entry.get('model_class')}, input {shape}, classes {classes}, data {data}"
+    configs = ", ".join(c + ("*" if c == entry.get("default_config") else "") for c in entry.get("configs", []))
+    return f"{entry.get('system')} {entry.get('preset')}: configs {configs}; classes {classes}"
+
+
+def _cmd_list(args) -> int:
+    from qchaos.registry import get_dataset, get_model, list_datasets, list_models, local_status
+
+    if args.name:
+        entries = [get_model(args.name) if args.what == "models" else get_dataset(args.name)]
+    else:
+        entries = list_models() if args.what == "models" else list_datasets()
+    for entry in entries:
+        status = local_status(entry["name"])
+        entry["local"], entry["local_path"] = status["local"], status["path"]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    rows = [(e["name"], (e.get("revision") or "-")[:12],
+             (e["sha256"] or "not trained")[:12] if e["kind"] == "model" else "-",
+             "yes" if e["local"] else "no", _meta_summary(e)) for e in entries]
+    header = ("name", "revision", "sha256", "local", "meta")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for r in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -245,6 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--basis-factor", type=float, default=2.0, help="basis states per level (default 2)")
             p.add_argument("--raw", action="store_true", help="raw variational ED values (no extrapolation)")
         p.set_defaults(func=func)
+
+    lst = sub.add_parser("list", help="the registry of known model and dataset repos",
+                         description="List the known repos (qchaos.registry): name, pinned revision, sha256 of the "
+                                     "weights ('not trained' = not published yet), whether the repo folder is in "
+                                     "the local hub ($QCHAOS_HUB, default ./hub), and a summary of the metadata.")
+    lst.add_argument("what", choices=("models", "datasets"), help="models or datasets")
+    lst.add_argument("name", nargs="?", help="only this repo (qchaos/<name> or <name>)")
+    lst.add_argument("--json", action="store_true", help="a JSON list of the full entries (with 'local')")
+    lst.set_defaults(func=_cmd_list)
     return parser
 
 

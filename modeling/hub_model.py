@@ -1,0 +1,328 @@
+"""``HubModel``: the base class of the package's models (``torch.nn.Module`` + ``PyTorchModelHubMixin``).
+
+A saved model is a folder laid out like its Hub repo (``hub.md`` §2)::
+
+    config.json          constructor arguments (PyTorchModelHubMixin); from_pretrained passes them back to __init__
+    model.safetensors    the state dict
+    qchaos.json          model class, sha256 + size of model.safetensors, meta (input, classes, dataset, metrics)
+    README.md            model card rendered from dataset_cards/model_card.md
+
+* ``save_pretrained(folder)`` writes all four (deterministic bytes, no timestamps); ``push_to_hub("qchaos/x")``
+  (the mixin's, honours ``HF_ENDPOINT``/``HF_TOKEN``) uploads them; ``save_to_local_hub("qchaos/x")`` saves into
+  ``$QCHAOS_HUB/models/qchaos/x``.
+* ``Model.from_pretrained(id_or_path)``: a folder; or a repo id, read from the local hub folder when it exists
+  (works with ``HF_HUB_OFFLINE=1``), else downloaded from the Hub (``snapshot_download``, so a later offline call
+  finds it in the HF cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision and
+  must match its sha256. Before any tensor is read, the size and sha256 of ``model.safetensors`` are checked
+  against ``qchaos.json`` (:class:`ModelIntegrityError` naming the file); loading is strict: the checkpoint's
+  class must be the caller's and every tensor name and shape must match the model built from ``config.json``
+  (``ValueError`` naming the class, its arguments and the offending shapes).
+
+Subclasses (``DensityCNN``, ``QuantumLocalizationNet``) define ``__init__`` with JSON-serialisable arguments,
+call ``super().__init__()``, and set the class attributes ``classes`` / ``input_shape`` / ``input_description``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import torch.nn as nn
+from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
+
+from qchaos import __version__
+from qchaos.hub import DEFAULT_ORG, local_repo_path, parse_repo_id, sha256_file
+
+WEIGHTS, CONFIG, RECORD = "model.safetensors", "config.json", "qchaos.json"
+RECORD_FORMAT = "qchaos-model/1"
+CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "dataset_cards" / "model_card.md"
+REPO_URL = "https://github.com/qchaos/qchaos-hub"
+META_KEYS = ("name", "description", "input", "input_shape", "classes", "dataset", "dataset_config", "metrics",
+             "training")
+
+
+class ModelIntegrityError(ValueError):
+    """A checkpoint's weights file is missing, truncated, corrupted or unreadable (the message names the file)."""
+
+
+class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", license="mit",
+               tags=["qchaos", "quantum-chaos", "physics"], repo_url=REPO_URL,
+               model_card_template=CARD_TEMPLATE.read_text(encoding="utf-8")):
+    """Base class: PyTorchModelHubMixin with a ``qchaos.json`` record, a model card and verified, strict loading."""
+
+    classes: tuple[str, ...] = ()  # names of the output classes, in logit order
+    input_shape: tuple | None = None  # shape of one input sample (may be set per instance in __init__)
+    input_description: str = ""
+
+    def __init__(self):
+        super().__init__()
+        self.hub_meta: dict = {}
+
+    # -- metadata --------------------------------------------------------------------------------------------------
+    def set_meta(self, **meta) -> HubModel:
+        """Record metadata for ``qchaos.json`` and the card: any of :data:`META_KEYS`, e.g. ``dataset=
+        "qchaos/twobody-paper", dataset_config="wavefunctions", metrics={"accuracy": {"test": 0.99}},
+        training={"epochs": 10}``. Returns ``self``."""
+        unknown = sorted(set(meta) - set(META_KEYS))
+        if unknown:
+            raise ValueError(f"meta key {unknown[0]!r}: unknown; allowed: {', '.join(META_KEYS)}")
+        self.hub_meta.update(copy.deepcopy(meta))
+        return self
+
+    def get_meta(self) -> dict:
+        """The metadata written to ``qchaos.json``: the class defaults updated by :meth:`set_meta`."""
+        shape = self.input_shape
+        meta = {"name": None, "description": "", "input": self.input_description,
+                "input_shape": list(shape) if shape is not None else None, "classes": list(self.classes),
+                "dataset": None, "dataset_config": None, "metrics": {}, "training": {}}
+        meta.update(copy.deepcopy(self.hub_meta))
+        return meta
+
+    def _config(self, config=None) -> dict:
+        config = self._hub_mixin_config if config is None else config
+        return dict(asdict(config) if is_dataclass(config) else (config or {}))
+
+    @contextlib.contextmanager
+    def _named(self, repo_id: str):
+        parse_repo_id(repo_id)
+        before = self.hub_meta.get("name", None)
+        self.hub_meta["name"] = repo_id
+        try:
+            yield
+        finally:
+            if before is None:
+                self.hub_meta.pop("name", None)
+            else:
+                self.hub_meta["name"] = before
+
+    # -- saving ----------------------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, *, config=None, repo_id: str | None = None, push_to_hub: bool = False,
+                        model_card_kwargs: dict | None = None, **push_to_hub_kwargs):
+        """Write ``model.safetensors``, ``config.json``, ``qchaos.json`` and the ``README.md`` card (overwritten:
+        the card is generated from the metadata). With ``push_to_hub=True`` also push to ``repo_id``."""
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        import safetensors.torch
+
+        weights = folder / WEIGHTS
+        safetensors.torch.save_model(self, str(weights), metadata={"format": "pt"})
+        config = self._config(config)
+        (folder / CONFIG).write_text(json.dumps(config, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        meta = self.get_meta()
+        if repo_id and not meta["name"]:
+            meta["name"] = repo_id
+        record = {"format": RECORD_FORMAT, "model_class": type(self).__name__, "module": type(self).__module__,
+                  "weights": {"file": WEIGHTS, "sha256": sha256_file(weights), "size": weights.stat().st_size},
+                  "meta": meta, "package_version": __version__}
+        (folder / RECORD).write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        card = self.generate_model_card(record=record, config=config, **(model_card_kwargs or {}))
+        (folder / "README.md").write_text(str(card), encoding="utf-8")
+        if push_to_hub:
+            return self.push_to_hub(repo_id or folder.name, config=config, model_card_kwargs=model_card_kwargs,
+                                    **push_to_hub_kwargs)
+        return None
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """The mixin's ``push_to_hub`` (``HF_ENDPOINT``, ``HF_TOKEN``); the card and record name ``repo_id``."""
+        with self._named(repo_id):
+            return super().push_to_hub(repo_id, **kwargs)
+
+    def save_to_local_hub(self, repo_id: str, root=None) -> Path:
+        """``save_pretrained`` into the local hub folder ``$QCHAOS_HUB/models/<org>/<name>``; returns it."""
+        folder = local_repo_path(repo_id, "model", root)
+        with self._named(repo_id):
+            self.save_pretrained(folder)
+        return folder
+
+    def generate_model_card(self, record: dict | None = None, config: dict | None = None, **kwargs) -> ModelCard:
+        """The README model card (template ``dataset_cards/model_card.md``; ``kwargs`` override its variables)."""
+        meta = record["meta"] if record else self.get_meta()
+        weights = record["weights"] if record else {"sha256": "(not saved)", "size": "-"}
+        info = self._hub_mixin_info
+        data = ModelCardData(**info.model_card_data.to_dict())
+        if meta.get("dataset"):
+            data.datasets = [meta["dataset"]]
+        metrics = meta.get("metrics") or {}
+        if metrics:
+            data.metrics = sorted(metrics)
+        rows = []
+        for name, value in sorted(metrics.items()):
+            for split, v in (sorted(value.items()) if isinstance(value, dict) else [("", value)]):
+                rows.append((name, split or "-", f"{v:.4g}" if isinstance(v, float) else v))
+        cls = type(self)
+        variables = dict(
+            model_name=meta.get("name") or cls.__name__, repo_id=meta.get("name") or f"{DEFAULT_ORG}/<name>",
+            model_class=cls.__name__,
+            module=cls.__module__, description=meta.get("description"), input=meta.get("input"),
+            input_shape=tuple(meta["input_shape"]) if meta.get("input_shape") else None, classes=meta.get("classes"),
+            dataset=meta.get("dataset"), dataset_config=meta.get("dataset_config"), training=meta.get("training"),
+            metric_rows=rows, config=self._config(config), weights_sha256=weights["sha256"],
+            weights_size=weights["size"], repo_url=info.repo_url, package_version=__version__)
+        variables.update(kwargs)
+        return ModelCard.from_template(data, template_str=info.model_card_template, **variables)
+
+    # -- loading ---------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, source: str = "auto", revision: str | None = None,
+                        cache_dir=None, force_download: bool = False, local_files_only: bool = False, token=None,
+                        map_location: str = "cpu", **model_kwargs):
+        """Load a saved model, verified and strictly.
+
+        Parameters:
+            pretrained_model_name_or_path: a folder, or a repo id ``org/name``: with ``source="auto"`` the local hub
+                folder ``$QCHAOS_HUB/models/org/name`` when it exists, else the Hub (``HF_ENDPOINT``).
+            source: ``"auto"``, ``"local"`` (never the network) or ``"hub"``.
+            revision, cache_dir, force_download, local_files_only, token: for the Hub download
+                (``snapshot_download``); a registered model defaults to the registry's pinned revision.
+            map_location: device of the loaded tensors.
+            model_kwargs: override ``config.json`` entries (must still fit the checkpoint's shapes).
+
+        Calling it on ``HubModel`` itself returns an instance of the checkpoint's class (it must be imported).
+        Raises :class:`ModelIntegrityError` (a ``ValueError``) for a missing/truncated/corrupted/unreadable
+        ``model.safetensors``, and ``ValueError`` for a checkpoint of another class or with other tensor shapes.
+        """
+        folder, repo_id = _resolve(pretrained_model_name_or_path, source)
+        registered = None
+        if repo_id is not None:
+            from huggingface_hub import snapshot_download
+
+            from qchaos.registry import MODELS
+
+            entry = MODELS.get(repo_id)
+            if entry is not None and revision is None and entry.get("revision"):
+                revision, registered = entry["revision"], entry.get("sha256")
+            folder = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, token=token,
+                                            force_download=force_download, local_files_only=local_files_only,
+                                            allow_patterns=[CONFIG, RECORD, WEIGHTS]))
+        record = read_record(folder)
+        target = cls._checkpoint_class(record, folder)
+        verify_weights(folder, record, registered)
+        model = super(HubModel, target).from_pretrained(str(folder), map_location=map_location, **model_kwargs)
+        model.hub_meta = copy.deepcopy(record.get("meta") or {})
+        return model
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         map_location: str = "cpu", **model_kwargs):
+        """Called by the mixin's ``from_pretrained`` with the verified folder and the config kwargs."""
+        model = cls(**model_kwargs)
+        load_weights(model, Path(model_id) / WEIGHTS, map_location)
+        model.eval()
+        return model
+
+    @classmethod
+    def _checkpoint_class(cls, record: dict, folder: Path) -> type:
+        name = record.get("model_class")
+        if cls is not HubModel:
+            if name != cls.__name__:
+                raise ValueError(f"{folder}: a checkpoint of {name} (see {RECORD}), not of {cls.__name__}; load it "
+                                 f"with {name}.from_pretrained(...)")
+            return cls
+        found, todo = [], list(HubModel.__subclasses__())
+        while todo:
+            sub = todo.pop()
+            todo.extend(sub.__subclasses__())
+            if sub.__name__ == name:
+                found.append(sub)
+        if not found:
+            raise ValueError(f"{folder}: a checkpoint of {name}, which is not imported; import "
+                             f"{record.get('module')} first or call {name}.from_pretrained(...)")
+        same_module = [c for c in found if c.__module__ == record.get("module")]
+        return (same_module or found)[-1]
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+def _resolve(id_or_path, source: str) -> tuple[Path | None, str | None]:
+    """(local folder, None) or (None, Hub repo id); the model analogue of ``qchaos.hub``'s dataset resolution."""
+    if source not in ("auto", "local", "hub"):
+        raise ValueError(f"source = {source!r}: must be 'auto', 'local' or 'hub'")
+    text = str(id_or_path)
+    if source != "hub" and Path(text).is_dir():
+        return Path(text), None
+    is_id = text.count("/") == 1 and not text.startswith((".", "/", "~"))
+    if is_id:
+        parse_repo_id(text)
+        local = local_repo_path(text, "model")
+        if source != "hub" and local.is_dir():
+            return local, None
+    if source == "local":
+        where = f" (nor {local_repo_path(text, 'model')})" if is_id else ""
+        raise ValueError(f"pretrained_model_name_or_path = {text!r}: no such folder{where}")
+    if not is_id:
+        raise ValueError(f"pretrained_model_name_or_path = {text!r}: neither an existing folder nor a repo id "
+                         "'org/name'")
+    return None, text
+
+
+def read_record(folder) -> dict:
+    """The parsed ``qchaos.json`` of a model folder (:class:`ModelIntegrityError` if absent or invalid)."""
+    path = Path(folder) / RECORD
+    if not path.is_file():
+        raise ModelIntegrityError(f"{path}: missing; {folder} is not a model saved by qchaos (no sha256 of "
+                                  f"{WEIGHTS} to verify against)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path}: unreadable ({exc})") from exc
+    weights = record.get("weights") if isinstance(record, dict) else None
+    if record.get("format") != RECORD_FORMAT or not isinstance(weights, dict) or "sha256" not in weights:
+        raise ModelIntegrityError(f"{path}: not a {RECORD_FORMAT} record")
+    return record
+
+
+def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> None:
+    """Check size and sha256 of ``model.safetensors`` against the record (and a registry sha256 if given)."""
+    path = Path(folder) / WEIGHTS
+    want = record["weights"]
+    hint = "re-download it (force_download=True) or save the model again"
+    if not path.is_file():
+        raise ModelIntegrityError(f"{path}: missing ({RECORD} records {want['size']} bytes)")
+    size = path.stat().st_size
+    if size != want["size"]:
+        what = "truncated" if size < want["size"] else "has extra bytes"
+        raise ModelIntegrityError(f"{path}: {what} ({size} bytes, {RECORD} records {want['size']}); {hint}")
+    digest = sha256_file(path)
+    if digest != want["sha256"]:
+        raise ModelIntegrityError(f"{path}: corrupted (sha256 {digest[:16]}..., {RECORD} records "
+                                  f"{want['sha256'][:16]}...); {hint}")
+    if expected_sha256 and digest != expected_sha256:
+        raise ModelIntegrityError(f"{path}: sha256 {digest[:16]}... differs from the registry's "
+                                  f"{expected_sha256[:16]}... (qchaos.registry); not the registered weights")
+
+
+def load_weights(model: nn.Module, path, map_location: str = "cpu") -> None:
+    """Load a safetensors file into ``model`` strictly: same tensor names and shapes, or ``ValueError``.
+
+    An unreadable file (bad header, truncated data) raises :class:`ModelIntegrityError` naming it.
+    """
+    import safetensors
+    import safetensors.torch
+
+    path = Path(path)
+    config = getattr(model, "_hub_mixin_config", None) or {}
+    desc = f"{type(model).__name__}({', '.join(f'{k}={v!r}' for k, v in sorted(dict(config).items()))})"
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as fh:
+            stored = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path}: not a readable safetensors file ({exc}); re-download it or save the "
+                                  "model again") from exc
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"{k} has shape {list(stored[k])} in the checkpoint, the model expects {list(expected[k])}"
+                for k in sorted(stored) if k in expected and stored[k] != expected[k]]
+    unexpected = sorted(set(stored) - set(expected))
+    if unexpected:
+        problems.append(f"the checkpoint's tensors {unexpected} are not in the model")
+    if not problems:
+        try:
+            missing, _ = safetensors.torch.load_model(model, str(path), strict=False, device=map_location)
+        except safetensors.SafetensorError as exc:
+            raise ModelIntegrityError(f"{path}: not a readable safetensors file ({exc})") from exc
+        if missing:
+            problems.append(f"the model's tensors {sorted(missing)} are missing from the checkpoint")
+    if problems:
+        raise ValueError(f"{path}: does not fit {desc} (built from config.json and the keyword arguments): "
+                         + "; ".join(problems))

@@ -1,0 +1,135 @@
+"""The registry of the package's known Hub repos: pretrained models and published datasets (``qchaos list``).
+
+Entries are plain data. A model entry pins the Hub ``revision`` (commit) and the ``sha256`` of its
+``model.safetensors``; ``None`` for both means "not trained/published yet". ``HubModel.from_pretrained``
+(``modeling.hub_model``) uses them when it downloads a registered model from a Hub (revision pinned, weights
+checked against the sha256); a model in the local hub folder is checked against its own ``qchaos.json`` only (a
+locally retrained model may differ from the registry).
+
+Names are repo ids ``qchaos/<name>``; the functions also accept the bare ``<name>``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .hub import DEFAULT_ORG, local_repo_path
+
+_TWOBODY_CLASSES = ["non-integrable", "integrable"]
+_TRIBAKER_CLASSES = ["localized", "non-localized"]
+
+MODELS: dict[str, dict] = {
+    "qchaos/density-cnn-twobody-paper": {
+        "revision": None, "sha256": None,
+        "model_class": "DensityCNN",
+        "description": "CNN telling integrable from non-integrable two-atom Hamiltonians from the probability "
+                       "density of one eigenstate (Lang et al., arXiv:2402.16244)",
+        "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
+        "input_shape": [1, 100, 100],
+        "classes": _TWOBODY_CLASSES,
+        "dataset": "qchaos/twobody-paper", "dataset_config": "wavefunctions",
+    },
+    "qchaos/density-cnn-adv-twobody-paper": {
+        "revision": None, "sha256": None,
+        "model_class": "DensityCNN",
+        "description": "DensityCNN adversarially trained on original + FGSM + quantum-perturbation samples "
+                       "(Lang et al., arXiv:2402.16244, section 'adversarial learning')",
+        "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
+        "input_shape": [1, 100, 100],
+        "classes": _TWOBODY_CLASSES,
+        "dataset": "qchaos/twobody-paper", "dataset_config": "wavefunctions",
+    },
+    "qchaos/quantum-net-tribaker-paper": {
+        "revision": None, "sha256": None,
+        "model_class": "QuantumLocalizationNet",
+        "description": "coherent-state 'quantum' layer + AlexNet-like CNN classifying resonances of the open "
+                       "quantum tribaker map as localized or not (Montes et al., arXiv:2406.00363)",
+        "input": "right and left resonance eigenvectors R, L (complex, length N = 30..177, any N)",
+        "input_shape": ["N", 2],
+        "classes": _TRIBAKER_CLASSES,
+        "dataset": "qchaos/tribaker-paper", "dataset_config": "resonances",
+    },
+}
+
+DATASETS: dict[str, dict] = {
+    "qchaos/twobody-mini": {
+        "revision": None, "system": "twobody", "preset": "mini",
+        "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
+        "classes": _TWOBODY_CLASSES,
+        "description": "two mass-imbalanced atoms in a hard-wall trap, small preset: 48 x 48 eigenstate images "
+                       "and spectra (quick tests and demos)",
+    },
+    "qchaos/twobody-paper": {
+        "revision": None, "system": "twobody", "preset": "paper",
+        "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
+        "classes": _TWOBODY_CLASSES,
+        "description": "two mass-imbalanced atoms in a hard-wall trap at the paper's scale: 100 x 100 images of "
+                       "levels 200-1199 and 5000-level spectra (arXiv:2402.16244)",
+    },
+    "qchaos/tribaker-mini": {
+        "revision": None, "system": "tribaker", "preset": "mini",
+        "configs": ["resonances", "spectra"], "default_config": "resonances",
+        "classes": _TRIBAKER_CLASSES,
+        "description": "open quantum tribaker map, small preset: N = 30..63, closed and partially open, "
+                       "resonance vectors + 32 x 32 LR/Husimi images",
+    },
+    "qchaos/tribaker-paper": {
+        "revision": None, "system": "tribaker", "preset": "paper",
+        "configs": ["resonances", "spectra"], "default_config": "resonances",
+        "classes": _TRIBAKER_CLASSES,
+        "description": "open quantum tribaker map at the paper's scale: N = 30..177, 5 + 5 states per N, closed "
+                       "and partially open (arXiv:2406.00363)",
+    },
+}
+
+
+def _lookup(table: dict[str, dict], kind: str, name: str) -> tuple[str, dict]:
+    repo_id = name if "/" in str(name) else f"{DEFAULT_ORG}/{name}"
+    if repo_id not in table:
+        raise ValueError(f"{kind} = {name!r}: unknown; known {kind}s: {', '.join(sorted(table))}")
+    return repo_id, table[repo_id]
+
+
+def _entry(repo_id: str, kind: str, data: dict) -> dict:
+    return {"name": repo_id, "kind": kind, **copy.deepcopy(data)}
+
+
+def list_models() -> list[dict]:
+    """Every registered model: ``{"name", "kind": "model", "revision", "sha256", "model_class", ...}``, by name."""
+    return [_entry(k, "model", v) for k, v in sorted(MODELS.items())]
+
+
+def list_datasets() -> list[dict]:
+    """Every registered dataset: ``{"name", "kind": "dataset", "revision", "configs", ...}``, by name."""
+    return [_entry(k, "dataset", v) for k, v in sorted(DATASETS.items())]
+
+
+def get_model(name: str) -> dict:
+    """The entry of ``qchaos/<name>`` (or ``<name>``); ``ValueError`` listing the known models otherwise."""
+    repo_id, data = _lookup(MODELS, "model", name)
+    return _entry(repo_id, "model", data)
+
+
+def get_dataset(name: str) -> dict:
+    """The entry of ``qchaos/<name>`` (or ``<name>``); ``ValueError`` listing the known datasets otherwise."""
+    repo_id, data = _lookup(DATASETS, "dataset", name)
+    return _entry(repo_id, "dataset", data)
+
+
+def local_status(name: str, root=None) -> dict:
+    """Whether a registered repo is in the local hub: ``{"name", "kind", "path", "local": bool}``.
+
+    ``root`` defaults to ``$QCHAOS_HUB`` (``./hub``). ``ValueError`` listing every known name if ``name`` is not
+    registered.
+    """
+    repo_id = name if "/" in str(name) else f"{DEFAULT_ORG}/{name}"
+    if repo_id in MODELS:
+        kind = "model"
+    elif repo_id in DATASETS:
+        kind = "dataset"
+    else:
+        raise ValueError(f"name = {name!r}: unknown; known models: {', '.join(sorted(MODELS))}; "
+                         f"known datasets: {', '.join(sorted(DATASETS))}")
+    path = local_repo_path(repo_id, kind, root)
+    marker = "qchaos.json" if kind == "model" else "README.md"
+    return {"name": repo_id, "kind": kind, "path": str(path), "local": (path / marker).is_file()}
