@@ -12,9 +12,11 @@ single-threaded processes (BLAS pinned to one thread each by Dask's nanny), or a
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
@@ -35,6 +37,45 @@ class SweepReport:
 def _compute_and_write(store: PointStore, key: str, params: dict, task: Callable[[dict], PointResult]) -> str:
     store.write_point(key, task(params))
     return key
+
+
+_OPENBLAS_THREADS = ("openblas_{}_num_threads", "scipy_openblas_{}_num_threads", "scipy_openblas_{}_num_threads64_")
+
+
+@contextmanager
+def _single_threaded_blas():
+    """Limit every loaded OpenBLAS to one thread, as Dask's nanny does for its workers (``OPENBLAS_NUM_THREADS=1``).
+
+    The BLAS thread count changes the rounding of LAPACK results (and with it eigenvector signs chosen from
+    near-ties), so in-process points must use the same count to be bit-identical to points computed on workers.
+    Linux only (``/proc/self/maps``); elsewhere nothing is changed.
+    """
+    import numpy  # noqa: F401 - load the BLAS libraries the tasks use before pinning them
+    import scipy.linalg  # noqa: F401
+
+    restore = []
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.split()[-1].lower()})
+    except OSError:
+        paths = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _OPENBLAS_THREADS:
+            get, put = (getattr(lib, name.format(verb), None) for verb in ("get", "set"))
+            if get is not None and put is not None:
+                get.restype = ctypes.c_int
+                restore.append((put, get()))
+                put(ctypes.c_int(1))
+                break
+    try:
+        yield
+    finally:
+        for put, threads in restore:
+            put(ctypes.c_int(threads))
 
 
 def default_workers() -> int:
@@ -58,13 +99,14 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
         report.seconds = time.perf_counter() - start
         return report
     if workers == 0 and scheduler is None:
-        for key in pending:
-            try:
-                _compute_and_write(store, key, points[key], task)
-                report.computed.append(key)
-            except Exception as exc:  # noqa: BLE001 - reported below, other points go on
-                report.failed[key] = f"{type(exc).__name__}: {exc}"
-            bar.update()
+        with _single_threaded_blas():  # the same results as on Dask workers, bit for bit
+            for key in pending:
+                try:
+                    _compute_and_write(store, key, points[key], task)
+                    report.computed.append(key)
+                except Exception as exc:  # noqa: BLE001 - reported below, other points go on
+                    report.failed[key] = f"{type(exc).__name__}: {exc}"
+                bar.update()
     else:
         from dask.distributed import Client, LocalCluster, as_completed
 
