@@ -115,7 +115,9 @@ def _cmd_twobody_bethe(args) -> int:
     names = ("even", "odd")
     levels = [{"energy": float(e), "parity": names[p], "level": int(lv)}
               for e, p, lv in zip(ba.energy, ba.parity, ba.level)]
-    _print_levels(levels, {"eta": args.eta, "g": args.g, "method": "bethe-ansatz"}, args.json)
+    from fractions import Fraction
+
+    _print_levels(levels, {"eta": float(Fraction(args.eta)), "g": args.g, "method": "bethe-ansatz"}, args.json)
     return 0
 
 
@@ -159,6 +161,35 @@ def _cmd_publish(args) -> int:
         if report.pushed:
             print(f"pushed {report.repo_id}: {report.pushed}")
         print(f"done in {report.seconds:.1f} s")
+    return 0
+
+
+# -- train -------------------------------------------------------------------------------------------------------
+def _cmd_train(args) -> int:
+    from modeling.train import train
+
+    etas = None
+    if args.eta:
+        from generation.presets import parse_etas
+
+        etas = parse_etas(args.eta)
+    result = train(args.model, args.preset, args.dataset, seed=args.seed, epochs=args.epochs, push=args.push,
+                   repo_id=args.repo_id, log_path=args.log, progress=not args.quiet, batch_size=args.batch_size,
+                   lr=args.lr, etas=etas, reflectivity=args.R, max_N=args.max_N, arch=args.arch,
+                   grid_size=args.grid_size, device=args.device)
+    if not args.quiet:
+        acc = ", ".join(f"{split} {v:.4f}" for split, v in result.metrics.get("accuracy", {}).items())
+        print(f"{args.model} on {result.settings.dataset}: best epoch {result.best_epoch}/{result.settings.epochs}; "
+              f"accuracy {acc}")
+        for name in ("fgsm_accuracy", "quantum_accuracy"):
+            if result.metrics.get(name):
+                print(f"  {name}: " + ", ".join(f"{s} {v:.4f}" for s, v in result.metrics[name].items()))
+        if result.path:
+            print(f"checkpoint {result.repo_id} -> {result.path}")
+        print(f"log -> {result.log_path}")
+        if result.pushed:
+            print(f"pushed {result.repo_id}: {result.pushed}")
+        print(f"done in {result.seconds:.1f} s")
     return 0
 
 
@@ -282,6 +313,36 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--raw", action="store_true", help="raw variational ED values (no extrapolation)")
         p.set_defaults(func=func)
 
+    trn = sub.add_parser("train", help="train a classifier on a published dataset (local hub, --push)",
+                         description="Train density-cnn (integrable vs non-integrable two-atom densities), "
+                                     "density-cnn-adv (the same, adversarially trained on FGSM + quantum-"
+                                     "perturbation samples) or quantum-net (coherent-state layer + CNN on tribaker "
+                                     "resonances) with Adam and cross-entropy on a published dataset (default "
+                                     "qchaos/<system>-<preset>). The best epoch by validation accuracy is saved to "
+                                     "the local hub as qchaos/<model>-<dataset name> ($QCHAOS_HUB/models/...); the "
+                                     "JSON log has every step's loss and every epoch's metrics. Same seed, same "
+                                     "data, CPU: identical metrics.")
+    trn.add_argument("model", choices=("density-cnn", "density-cnn-adv", "quantum-net"), help="what to train")
+    trn.add_argument("--preset", default="mini", choices=("mini", "paper"),
+                     help="training settings and default dataset (default: mini)")
+    trn.add_argument("--dataset", help="dataset repo id (default: qchaos/twobody-<preset> or qchaos/tribaker-<preset>)")
+    trn.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order, dropout (default 0)")
+    trn.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the preset's)")
+    trn.add_argument("--batch-size", type=_positive_int, help="batch size (default: the preset's, 32)")
+    trn.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's)")
+    trn.add_argument("--eta", help="density models: mass ratios to train on, e.g. '0.5,1' (default: 1/3,0.5,0.75,1 "
+                                   "as present)")
+    trn.add_argument("--R", type=_float, help="quantum-net: train on this reflectivity only (1 = closed map)")
+    trn.add_argument("--max-N", type=_positive_int, help="quantum-net: train on rows with N <= MAX_N only")
+    trn.add_argument("--arch", choices=("compact", "alexnet"), help="quantum-net CNN (default: compact)")
+    trn.add_argument("--grid-size", type=_positive_int, help="quantum-net: S x S coherent-state centres")
+    trn.add_argument("--device", default="cpu", help="torch device (default: cpu; identical metrics on CPU)")
+    trn.add_argument("--repo-id", help="checkpoint repo id (default: qchaos/<model>-<dataset name>)")
+    trn.add_argument("--log", type=Path, help="JSON log path (default: runs/<repo name>-seed<seed>.json)")
+    trn.add_argument("--push", action="store_true", help="also push the checkpoint to the Hub (HF_ENDPOINT, HF_TOKEN)")
+    trn.add_argument("--quiet", action="store_true", help="no progress bars")
+    trn.set_defaults(func=_cmd_train)
+
     lst = sub.add_parser("list", help="the registry of known model and dataset repos",
                          description="List the known repos (qchaos.registry): name, pinned revision, sha256 of the "
                                      "weights ('not trained' = not published yet), whether the repo folder is in "
@@ -301,3 +362,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, CLIError) as exc:
         print(f"qchaos: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # a job that ran and failed (e.g. sweep points): its message says what to do
+        print(f"qchaos: failed: {exc}", file=sys.stderr)
+        return 1

@@ -130,8 +130,6 @@ def test_spectrum_one_parity(capsys):
     assert [lv["energy"] for lv in data["levels"]] == pytest.approx(ODD, rel=5e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: solve_spectrum(parity='odd') numbers levels 1..k within the "
-                                       "block, while README, its docstring and bethe_levels rank over both parities")
 def test_spectrum_one_parity_level_numbers_rank_over_both_parities(capsys):
     data = _json(capsys, "twobody", "spectrum", "--eta", "1/3", "--g", "5", "--levels", "5", "--parity", "odd")
     assert [lv["level"] for lv in data["levels"]] == [2, 4, 6, 7, 11]

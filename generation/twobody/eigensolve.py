@@ -14,6 +14,7 @@ Block indices ``k`` are 0-based positions in the block's ascending spectrum.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 
 import numpy as np
@@ -28,7 +29,12 @@ _DENSE_DIM = 1200
 
 @cache
 def _torch_cuda():
-    """torch, if a CUDA device is present (probed once per process), else None."""
+    """torch, if a CUDA device is present (probed once per process), else None.
+
+    torch is imported only when the machine shows an NVIDIA device, so CPU-only workers do not pay its import.
+    """
+    if not (os.path.exists("/dev/nvidiactl") or os.environ.get("CUDA_VISIBLE_DEVICES")):
+        return None
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency, but the physics does not need it
@@ -185,7 +191,8 @@ def slice_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
     return e[sel], (np.concatenate(vecs, axis=1)[:, sel] if vectors else None)
 
 
-def block_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = False, method: str = "auto"):
+def block_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = False, method: str = "auto",
+               seed: int = 0):
     """Eigenpairs ``k_lo <= k < k_hi`` of one block, ascending.
 
     ``method``: ``"dense"`` (LAPACK, or torch on a GPU when present), ``"slice"`` (low-rank spectrum slicing) or
@@ -210,4 +217,4 @@ def block_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
         method = "dense" if dense else "slice"
     if method == "dense":
         return dense_eigh(ham, k_lo, k_hi, vectors)
-    return slice_eigh(ham, k_lo, k_hi, vectors)
+    return slice_eigh(ham, k_lo, k_hi, vectors, seed=seed)

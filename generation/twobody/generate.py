@@ -23,7 +23,7 @@ def compute_point(params: dict) -> PointResult:
     """Compute one (eta, g) point; ``params`` as produced by ``TwobodyConfig.points()``."""
     eta, g = params["eta"], params["g"]
     spec = solve_spectrum(eta, g, params["levels"], basis_factor=params["basis_factor"],
-                          extrapolate=params["extrapolate"])
+                          extrapolate=params["extrapolate"], seed=params.get("seed", 0))
     label = int(is_integrable(eta))
     arrays = {
         "spectrum/energy": spec.energy, "spectrum/raw": spec.raw, "spectrum/error": spec.error,
@@ -32,7 +32,7 @@ def compute_point(params: dict) -> PointResult:
     }
     if params.get("window"):
         lo, hi = params["window"]
-        rows, basis, vectors = eigenstates(spec, lo, hi)
+        rows, basis, vectors = eigenstates(spec, lo, hi, seed=params.get("seed", 0))
         psi = wavefunction_images(basis, fix_sign(vectors), params["image_size"])
         arrays.update({
             "states/psi": psi, "states/energy": spec.energy[rows], "states/level": spec.level[rows].astype(np.int32),

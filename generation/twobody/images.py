@@ -24,9 +24,13 @@ def grid(size: int) -> np.ndarray:
 
 
 def fix_sign(vectors: np.ndarray) -> np.ndarray:
-    """Deterministic sign of eigenvectors (rows): the largest-magnitude coefficient is made positive."""
+    """Deterministic sign of eigenvectors (rows): the largest-magnitude coefficient is made positive (among
+    coefficients equal in size to 1e-6, the first one)."""
     vectors = np.asarray(vectors)
-    pivot = vectors[np.arange(vectors.shape[0]), np.argmax(np.abs(vectors), axis=1)]
+    mag = np.abs(vectors)
+    # the first coefficient within 1e-6 of the largest: robust to rounding when two are equal in size (eta = 1)
+    first = np.argmax(mag >= (1 - 1e-6) * mag.max(axis=1, keepdims=True), axis=1)
+    pivot = vectors[np.arange(vectors.shape[0]), first]
     return vectors * np.where(pivot < 0, -1.0, 1.0)[:, None]
 
 

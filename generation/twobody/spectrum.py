@@ -117,7 +117,7 @@ def _is_horizontal(ham: BlockHamiltonian, e: np.ndarray) -> np.ndarray:
     return near <= 1e-9 * np.maximum(np.abs(e), 1.0)
 
 
-def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray) -> np.ndarray:
+def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray, seed: int = 0) -> np.ndarray:
     """Eigenvalues of the larger basis ``ham`` paired with the smaller basis's non-horizontal levels.
 
     ``free_all``: block indices (small basis) of all non-horizontal levels in ascending order; ``free``: the subset
@@ -130,7 +130,7 @@ def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray) -> 
     k_lo = int(rank.min()) if how == "slice" else 0
     k_hi = int(rank.max()) + 10
     while True:
-        e = block_eigh(ham, k_lo, min(k_hi, ham.dim), method=how)[0]
+        e = block_eigh(ham, k_lo, min(k_hi, ham.dim), method=how, seed=seed)[0]
         free_e = e[~_is_horizontal(ham, e)]
         n_below = k_lo - int(np.sum(ham.horizontal.energy < e[0]))  # non-horizontal levels below index k_lo
         if free_e.size >= int(rank.max()) + 1 - n_below or k_hi >= ham.dim:
@@ -138,32 +138,39 @@ def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray) -> 
         k_hi += max(20, k_hi // 10)
 
 
-def _lowest_per_block(blocks, n_levels, parity_codes, method):
-    """Lowest eigenvalues per block so that the union holds the n_levels lowest; returns dict code -> energies."""
-    if len(parity_codes) == 1:
-        (c,) = parity_codes
-        if n_levels > blocks[c].dim:
-            raise ValueError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
-        return {c: block_eigh(blocks[c], 0, n_levels, method=method)[0]}
-    want = {c: min(blocks[c].dim, int(np.ceil(0.55 * n_levels)) + 20) for c in parity_codes}
-    got = {c: block_eigh(blocks[c], 0, want[c], method=method)[0] for c in parity_codes}
+def _lowest_per_block(blocks, n_levels, method, seed):
+    """Lowest eigenvalues of both blocks such that their union holds the n_levels lowest; code -> energies."""
+    want = {c: min(blocks[c].dim, int(np.ceil(0.55 * n_levels)) + 20) for c in blocks}
+    got = {c: block_eigh(blocks[c], 0, want[c], method=method, seed=seed)[0] for c in blocks}
     while True:
         merged = np.sort(np.concatenate(list(got.values())))
         if merged.size < n_levels:
             raise ValueError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
         top = merged[n_levels - 1]
-        short = [c for c in parity_codes if want[c] < blocks[c].dim and got[c][-1] <= top]
+        short = [c for c in blocks if want[c] < blocks[c].dim and got[c][-1] <= top]
         if not short:
             return got
         for c in short:
             extra = min(blocks[c].dim, want[c] + max(50, want[c] // 4))
-            got[c] = np.concatenate([got[c], block_eigh(blocks[c], want[c], extra, method=method)[0]])
+            got[c] = np.concatenate([got[c], block_eigh(blocks[c], want[c], extra, method=method, seed=seed)[0]])
             want[c] = extra
 
 
+def _levels_below(ham: BlockHamiltonian, energy: float, method: str, seed: int) -> np.ndarray:
+    """All eigenvalues of one block up to ``energy`` (exact count, then the eigenvalues)."""
+    s = energy * (1 + 1e-9) + 1e-9
+    while np.min(np.abs(ham.d - s)) <= 1e-9 * abs(s):  # never count on a pole of S(s)
+        s *= 1 + 1e-8
+    k = min(ham.count_below(s), ham.dim)
+    return block_eigh(ham, 0, k, method=method, seed=seed)[0]
+
+
 def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
-                   extrapolate: bool = True, method: str = "auto") -> Spectrum:
+                   extrapolate: bool = True, method: str = "auto", seed: int = 0) -> Spectrum:
     """The ``n_levels`` lowest levels (over both parities, or of one parity block).
+
+    Level numbers always rank over both parities, so with a single parity the other block is solved too, up to
+    the energy of the highest level asked for.
 
     Args:
         eta: mass ratio m_light/m_heavy, 0 < eta <= 1 (number or fraction string such as ``"1/3"``).
@@ -175,6 +182,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         extrapolate: Richardson-extrapolate with a 4x larger basis (default); else only the top level is checked
             there (``top_rel_error``).
         method: eigen-solver, see :func:`generation.twobody.eigensolve.block_eigh`.
+        seed: seed of the Lanczos start vectors (results agree to ~1e-12 for any seed).
     """
     eta = parse_eta(eta)
     g = check_g(g)
@@ -186,37 +194,41 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         raise ValueError(f"basis_factor = {basis_factor}: must be >= 1.25 (basis states per level wanted)")
     per_parity = 2 if len(codes) == 1 else 1
     basis = basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
-    blocks = {c: BlockHamiltonian(basis.block(c), g) for c in codes}
-    raw = _lowest_per_block(blocks, n_levels, codes, method)
+    blocks = {c: BlockHamiltonian(basis.block(c), g) for c in (0, 1)}
+    if len(codes) == 2:
+        raw = _lowest_per_block(blocks, n_levels, method, seed)
+        cut = np.sort(np.concatenate([raw[0], raw[1]]))[n_levels - 1]
+    else:
+        (c,) = codes
+        if n_levels > blocks[c].dim:
+            raise ValueError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
+        raw = {c: block_eigh(blocks[c], 0, n_levels, method=method, seed=seed)[0]}
+        cut = raw[c][-1]
+        raw[1 - c] = _levels_below(blocks[1 - c], cut, method, seed)
 
-    hz = {c: _is_horizontal(blocks[c], raw[c]) for c in codes}
-    # which levels need their partner in the 4x basis: all (extrapolation) or the highest non-horizontal one
-    merged = np.concatenate([raw[c] for c in codes])
-    merged_code = np.concatenate([np.full(raw[c].size, c) for c in codes])
-    merged_free = np.concatenate([~hz[c] for c in codes])
-    cut = np.sort(merged)[n_levels - 1]
-    big_raw = {c: np.full(raw[c].size, np.nan) for c in codes}
+    hz = {c: _is_horizontal(blocks[c], raw[c]) for c in (0, 1)}
+    wanted = {c: (raw[c] <= cut) if c in codes else np.zeros(raw[c].size, bool) for c in (0, 1)}
+    big_raw = {c: np.full(raw[c].size, np.nan) for c in (0, 1)}
     if g != 0.0:
         top_code = None
-        if not extrapolate:
-            cand = np.flatnonzero(merged_free & (merged <= cut))
-            top_code = merged_code[cand[np.argmax(merged[cand])]] if cand.size else None
+        if not extrapolate:  # only the highest non-horizontal level asked for, for the convergence report
+            cand = [(raw[c][~hz[c] & wanted[c]].max(), c) for c in codes if np.any(~hz[c] & wanted[c])]
+            top_code = max(cand)[1] if cand else None
         big = basis_by_count(eta, RICHARDSON_FACTOR * basis.dim)
-        for c in codes:
+        for c in (0, 1):
             # extrapolation lowers energies: pair every computed level, not only those below the raw cut
             free = np.flatnonzero(~hz[c])
             if not extrapolate:
-                free = np.flatnonzero(~hz[c] & (raw[c] <= cut))
+                free = np.flatnonzero(~hz[c] & wanted[c])
                 free = free[-1:] if c == top_code else free[:0]
             if free.size:
-                big_raw[c][free] = _partners(BlockHamiltonian(big.block(c), g), np.flatnonzero(~hz[c]), free)
+                big_raw[c][free] = _partners(BlockHamiltonian(big.block(c), g), np.flatnonzero(~hz[c]), free, seed)
             big_raw[c][hz[c]] = raw[c][hz[c]]
 
     cols = {k: [] for k in ("raw", "big", "parity", "n", "m", "block_index", "horizontal")}
-    for c in codes:
-        e = raw[c]
-        k = e.size
-        cols["raw"].append(e)
+    for c in (0, 1):
+        k = raw[c].size
+        cols["raw"].append(raw[c])
         cols["big"].append(big_raw[c])
         cols["parity"].append(np.full(k, c, np.int8))
         cols["n"].append(blocks[c].basis.n[:k])
@@ -229,14 +241,19 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         error = np.abs(energy - a["big"])
     else:
         energy, error = a["raw"], np.full(a["raw"].size, np.nan if g != 0.0 else 0.0)
-    order = rank_levels(energy, a["n"], a["m"])[:n_levels]
-    top = order[-1]
-    # error of the raw value ~ 2 (E(d) - E(4d)); the highest non-horizontal level is the one to report
-    free_top = order[~a["horizontal"][order]]
-    top = free_top[-1] if free_top.size else top
+    # the other parity's levels beyond the requested block are not all computed: rank only what is complete
+    order = rank_levels(np.where(np.isnan(energy), a["raw"], energy), a["n"], a["m"])
+    level = np.empty(order.size, np.int64)
+    level[order] = np.arange(1, order.size + 1)
+    if len(codes) == 2:
+        keep = order[:n_levels]
+    else:
+        keep = order[a["parity"][order] == codes[0]][:n_levels]
+    free_keep = keep[~a["horizontal"][keep]]
+    top = free_keep[-1] if free_keep.size else keep[-1]
     top_err = float(2 * abs(a["raw"][top] - a["big"][top]) / abs(a["raw"][top])) if g else 0.0
-    out = {k: v[order] for k, v in a.items() if k != "big"}
-    return Spectrum(eta=eta, g=g, energy=energy[order], error=error[order], level=np.arange(1, n_levels + 1),
+    out = {k: v[keep] for k, v in a.items() if k != "big"}
+    return Spectrum(eta=eta, g=g, energy=energy[keep], error=error[keep], level=level[keep],
                     basis_size=basis.dim, e_cut=basis.e_cut, extrapolated=bool(extrapolate and g != 0.0),
                     top_rel_error=top_err, **out)
 
@@ -251,7 +268,7 @@ def block_index_range(spectrum: Spectrum, level_lo: int, level_hi: int) -> dict[
     return out
 
 
-def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = "auto"):
+def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = "auto", seed: int = 0):
     """Eigenvectors of levels ``level_lo..level_hi`` (inclusive, 1-based) in the basis of ``spectrum``.
 
     Returns ``(rows, basis, vectors)``: ``rows`` indexes into ``spectrum`` (ascending level), ``basis`` the
@@ -270,7 +287,7 @@ def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = 
     for c, (k_lo, k_hi) in block_index_range(spectrum, level_lo, level_hi).items():
         block = basis.block(c)
         ham = BlockHamiltonian(block, spectrum.g)
-        _, v = block_eigh(ham, k_lo, k_hi, vectors=True, method=method)
+        _, v = block_eigh(ham, k_lo, k_hi, vectors=True, method=method, seed=seed)
         cols = np.flatnonzero(basis.parity == c)
         for j, r in enumerate(rows):
             if spectrum.parity[r] == c:
