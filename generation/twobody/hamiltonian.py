@@ -120,21 +120,21 @@ class BlockHamiltonian:
     def shift_invert(self, s: float, project: sp.spmatrix | None = None) -> spla.LinearOperator:
         """``(H - s)^-1`` via Woodbury; with ``project`` (sparse orthonormal columns Q) the operator is
         ``P (H - s)^-1 P`` with ``P = 1 - Q Q^T`` (Q must span an invariant subspace of H)."""
-        dinv = 1.0 / (self.d - s)
-        if self.g == 0.0:
-            lu = None
-        else:
-            lu = sla.lu_factor(self.schur(s), check_finite=False)
+        dinv = (1.0 / (self.d - s))[:, None]
+        lu = None if self.g == 0.0 else sla.lu_factor(self.schur(s), check_finite=False)
+        q = qt = None
+        if project is not None and project.shape[1]:
+            q, qt = project.tocsr(), project.T.tocsr()  # built once: the operator runs thousands of times
 
         def apply(x):
             x = np.asarray(x, dtype=np.float64).reshape(self.dim, -1)
-            if project is not None:
-                x = x - project @ (project.T @ x)
-            y = dinv[:, None] * x
+            if q is not None:
+                x = x - q @ (qt @ x)
+            y = dinv * x
             if lu is not None:
-                y = y - dinv[:, None] * self.expand(sla.lu_solve(lu, self.trace_coeffs(y), check_finite=False))
-            if project is not None:
-                y = y - project @ (project.T @ y)
+                y -= dinv * self.expand(sla.lu_solve(lu, self.trace_coeffs(y), check_finite=False))
+            if q is not None:  # Q is invariant, so once is exact; twice keeps rounding out of the deflated space
+                y -= q @ (qt @ y)
             return y
 
         return spla.LinearOperator((self.dim, self.dim), matvec=apply, matmat=apply, dtype=np.float64)
