@@ -135,17 +135,6 @@ class DensityCNN(HubModel, tags=["image-classification", "integrability"]):
         x = (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
         return self.classifier(self.features(x))
 
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Softmax confidences (B, 2) of density images, in batches, in eval mode (restores the mode)."""
-        was = self.training
-        self.eval()
-        try:
-            out = [torch.softmax(self(x[i:i + batch_size]), dim=-1) for i in range(0, len(x), batch_size)]
-        finally:
-            self.train(was)
-        return torch.cat(out) if out else torch.empty(0, 2)
-
     def predict_wavefunctions(self, psi, batch_size: int = 256) -> torch.Tensor:
         """Softmax confidences (B, 2) of signed wavefunctions ``psi`` (B, P, P): densities recomputed first."""
         return self.predict_proba(density_images(psi), batch_size)

@@ -30,6 +30,7 @@ import json
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
 
@@ -54,6 +55,20 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     """Base class: PyTorchModelHubMixin with a ``qchaos.json`` record, a model card and verified, strict loading."""
 
     classes: tuple[str, ...] = ()  # names of the output classes, in logit order
+    predict_batch_size: int = 256  # samples per forward pass in predict_proba
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Softmax confidences (B, len(classes)) of a classifier's logits, in batches, in eval mode (the mode is
+        restored)."""
+        step = batch_size or self.predict_batch_size
+        was = self.training
+        self.eval()
+        try:
+            out = [torch.softmax(self(x[i:i + step]), dim=-1) for i in range(0, len(x), step)]
+        finally:
+            self.train(was)
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))
     input_shape: tuple | None = None  # shape of one input sample (may be set per instance in __init__)
     input_description: str = ""
 

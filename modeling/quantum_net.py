@@ -88,6 +88,7 @@ class QuantumLocalizationNet(HubModel, tags=["localization", "quantum-maps"]):
     """
 
     classes = TRIBAKER_CLASSES
+    predict_batch_size = 64
     input_description = ("right and left resonance eigenvectors packed as a complex (N_max + 1, 2) tensor: "
                          "column 0 = R, column 1 = L (closed map: both psi), position amplitudes <q_j|.>, "
                          "zero-padded, last row = (N, N); any N that is a multiple of 3 "
@@ -122,14 +123,3 @@ class QuantumLocalizationNet(HubModel, tags=["localization", "quantum-maps"]):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, 2) of a packed batch (B, N_max + 1, 2) complex."""
         return self.classifier(self.features(self.images(x).unsqueeze(1)))
-
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Softmax confidences (B, 2), in batches, in eval mode (restores the mode)."""
-        was = self.training
-        self.eval()
-        try:
-            out = [torch.softmax(self(x[i:i + batch_size]), dim=-1) for i in range(0, len(x), batch_size)]
-        finally:
-            self.train(was)
-        return torch.cat(out) if out else torch.empty(0, 2)
