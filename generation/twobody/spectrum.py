@@ -16,7 +16,7 @@ non-integrable eta; at the integrable ratios levels cross and the Bethe ansatz (
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,7 +94,6 @@ class Spectrum:
     e_cut: float
     extrapolated: bool
     top_rel_error: float
-    meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.energy.size)
@@ -105,7 +104,7 @@ class Spectrum:
         arrays = {k: getattr(self, k)[sel] for k in ("energy", "raw", "error", "parity", "level", "n", "m",
                                                      "block_index", "horizontal")}
         return Spectrum(self.eta, self.g, basis_size=self.basis_size, e_cut=self.e_cut,
-                        extrapolated=self.extrapolated, top_rel_error=self.top_rel_error, meta=self.meta, **arrays)
+                        extrapolated=self.extrapolated, top_rel_error=self.top_rel_error, **arrays)
 
 
 def _is_horizontal(ham: BlockHamiltonian, e: np.ndarray) -> np.ndarray:
