@@ -50,6 +50,37 @@ def parse_eta(value: str | float | Fraction) -> float:
     return eta
 
 
+def check_g(g) -> float:
+    """Contact interaction strength as a float; ``ValueError`` naming ``g`` unless finite and >= 0 (repulsive)."""
+    try:
+        value = float(g)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"g = {g!r}: the interaction strength must be a real number g >= 0") from exc
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"g = {g!r}: the interaction strength must be finite and g >= 0 (repulsive)")
+    return value
+
+
+def check_count(value, name: str) -> int:
+    """A positive integer count (levels, states); ``ValueError`` naming ``name`` otherwise."""
+    message = f"{name} = {value!r}: must be a positive integer (>= 1)"
+    try:
+        ok = not isinstance(value, (bool, str)) and int(value) == value and value >= 1
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(message) from exc
+    if not ok:
+        raise ValueError(message)
+    return int(value)
+
+
+def rank_levels(energy: np.ndarray, n: np.ndarray, m: np.ndarray, rtol: float = _TIE_RTOL) -> np.ndarray:
+    """Permutation ordering levels by energy; energies equal to ``rtol`` (relative) are ties, ordered by (n, m)."""
+    order = np.argsort(energy, kind="stable")
+    e = energy[order]
+    group = np.concatenate([[0], np.cumsum(np.diff(e) > rtol * np.maximum(np.abs(e[1:]), 1.0))])
+    return order[np.lexsort((m[order], n[order], group))]
+
+
 def masses(eta: float) -> tuple[float, float]:
     """Masses ``(m1, m2) = (1 + eta, 1 + 1/eta)`` of the light and heavy atom (reduced mass 1)."""
     eta = parse_eta(eta)
@@ -83,10 +114,7 @@ def _enumerate(eta: float, e_cut: float) -> tuple[np.ndarray, np.ndarray, np.nda
     e0 = energy0(nn, mm, eta)
     keep = e0 <= e_cut * (1 + _TIE_RTOL)
     nn, mm, e0 = nn[keep], mm[keep], e0[keep]
-    order = np.argsort(e0, kind="stable")
-    e_sorted = e0[order]
-    group = np.concatenate([[0], np.cumsum(np.diff(e_sorted) > _TIE_RTOL * e_sorted[1:])])
-    order = order[np.lexsort((mm[order], nn[order], group))]
+    order = rank_levels(e0, nn, mm)
     return nn[order].astype(np.int64), mm[order].astype(np.int64), e0[order]
 
 
@@ -175,9 +203,7 @@ def basis_by_count(eta: float, n_states: int, parity: str | int | None = None) -
     an energy-cutoff basis. With ``parity`` only that block is returned (about half of ``n_states``).
     """
     eta = parse_eta(eta)
-    if int(n_states) != n_states or n_states < 1:
-        raise ValueError(f"n_states = {n_states}: must be a positive integer")
-    n_states = int(n_states)
+    n_states = check_count(n_states, "n_states")
     e_guess = 1.3 * n_states * 2 * np.pi / np.sqrt(np.prod(masses(eta))) + 20 * np.pi**2
     while True:
         n, m, e0 = _enumerate(eta, e_guess)

@@ -44,7 +44,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generation.twobody.basis import PARITIES, basis_by_count, basis_by_energy, energy0, parse_eta
+from generation.twobody.basis import (
+    PARITIES,
+    basis_by_count,
+    basis_by_energy,
+    check_count,
+    check_g,
+    energy0,
+    parse_eta,
+    rank_levels,
+)
 
 __all__ = ["BetheSpectrum", "bethe_levels", "d6_triples", "horizontal_energies", "INTEGRABLE_ETAS"]
 
@@ -103,27 +112,6 @@ def _integrable_eta(eta) -> float:
         if abs(value - exact) <= _ETA_ATOL:
             return exact
     raise ValueError(f"eta = {eta!r}: the Bethe ansatz is exact only for {accepted}")
-
-
-def _check_g(g) -> float:
-    try:
-        value = float(g)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"g = {g!r}: the interaction strength must be a real number g >= 0") from exc
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"g = {g!r}: the interaction strength must be finite and g >= 0 (repulsive)")
-    return value
-
-
-def _check_count(n_levels, name: str = "n_levels") -> int:
-    message = f"{name} = {n_levels!r}: must be a positive integer (>= 1)"
-    try:
-        ok = not isinstance(n_levels, (bool, str)) and int(n_levels) == n_levels and n_levels >= 1
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(message) from exc
-    if not ok:
-        raise ValueError(message)
-    return int(n_levels)
 
 
 def _check_parity(parity) -> int | None:
@@ -287,14 +275,6 @@ def _energies_one(n: np.ndarray, m: np.ndarray, g: float) -> tuple[np.ndarray, n
     return energy, horizontal
 
 
-def _tie_order(energy: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Permutation sorting by energy, ties (relative 1e-12) ordered by (n, m)."""
-    order = np.argsort(energy, kind="stable")
-    e = energy[order]
-    group = np.concatenate([[0], np.cumsum(np.diff(e) > _TIE_RTOL * np.abs(e[1:]))])
-    return order[np.lexsort((m[order], n[order], group))]
-
-
 # ------------------------------------------------------------------------------------------------ public
 
 
@@ -332,8 +312,8 @@ def bethe_levels(eta, g: float, n_levels: int, parity: str = "both") -> BetheSpe
     to about 1e-14 relative; 5000 levels take a few hundredths of a second.
     """
     eta = _integrable_eta(eta)
-    g = _check_g(g)
-    n_levels = _check_count(n_levels)
+    g = check_g(g)
+    n_levels = check_count(n_levels, "n_levels")
     code = _check_parity(parity)
     solver = _energies_third if eta < 1 else _energies_one
 
@@ -345,7 +325,7 @@ def bethe_levels(eta, g: float, n_levels: int, parity: str = "both") -> BetheSpe
         basis = basis_by_energy(eta, e_cut)
         n, m = basis.n, basis.m
         energy, horizontal = solver(n, m, g)
-        order = _tie_order(energy, n, m)
+        order = rank_levels(energy, n, m)
         par = ((n + m) % 2).astype(np.int8)
         level = np.empty(n.size, dtype=np.int64)
         level[order] = np.arange(1, n.size + 1)
@@ -388,7 +368,7 @@ def d6_triples(n_levels: int) -> np.ndarray:
         ``[t, i] = (n, m)`` of member i (ascending n; member 0 labels the horizontal level), triples in level
         order. T = 155 / 480 / 806 for 1000 / 3000 / 5000 levels.
     """
-    n_levels = _check_count(n_levels)
+    n_levels = check_count(n_levels, "n_levels")
     n, m = _first_labels(n_levels)
     sel = ((n + m) % 2 == 0) & (m > 3 * n)
     n, m = n[sel], m[sel]

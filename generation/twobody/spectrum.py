@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .basis import PARITIES, Basis, basis_by_count, parse_eta
+from .basis import PARITIES, Basis, basis_by_count, check_count, check_g, parse_eta, rank_levels
 from .eigensolve import METHODS, block_eigh
 from .hamiltonian import BlockHamiltonian
 
@@ -38,27 +38,6 @@ def parse_parity(parity: str) -> tuple[int, ...]:
     if parity not in PARITIES:
         raise ValueError(f"parity = {parity!r}: must be 'even', 'odd' or 'both'")
     return (PARITIES[parity],)
-
-
-def check_g(g: float) -> float:
-    g = float(g)
-    if not np.isfinite(g) or g < 0:
-        raise ValueError(f"g = {g}: the contact interaction strength must be finite and >= 0 (repulsive)")
-    return g
-
-
-def check_levels(n_levels, name: str = "levels") -> int:
-    if isinstance(n_levels, bool) or int(n_levels) != n_levels or n_levels < 1:
-        raise ValueError(f"{name} = {n_levels}: must be a positive integer")
-    return int(n_levels)
-
-
-def rank_levels(energy: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Order (indices) of levels by energy, exact ties (relative 1e-10) by (n, m)."""
-    order = np.argsort(energy, kind="stable")
-    e = energy[order]
-    group = np.concatenate([[0], np.cumsum(np.diff(e) > 1e-10 * np.maximum(np.abs(e[1:]), 1.0))])
-    return order[np.lexsort((m[order], n[order], group))]
 
 
 @dataclass(frozen=True)
@@ -185,7 +164,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     """
     eta = parse_eta(eta)
     g = check_g(g)
-    n_levels = check_levels(n_levels)
+    n_levels = check_count(n_levels, "levels")
     codes = parse_parity(parity)
     if method not in METHODS:
         raise ValueError(f"method = {method!r}: must be one of {METHODS}")
@@ -241,7 +220,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     else:
         energy, error = a["raw"], np.full(a["raw"].size, np.nan if g != 0.0 else 0.0)
     # the other parity's levels beyond the requested block are not all computed: rank only what is complete
-    order = rank_levels(np.where(np.isnan(energy), a["raw"], energy), a["n"], a["m"])
+    order = rank_levels(np.where(np.isnan(energy), a["raw"], energy), a["n"], a["m"], rtol=1e-10)
     level = np.empty(order.size, np.int64)
     level[order] = np.arange(1, order.size + 1)
     if len(codes) == 2:
