@@ -24,7 +24,8 @@ generate: install
 	$(BIN)/qchaos generate twobody --preset $(PRESET)
 	$(BIN)/qchaos generate tribaker --preset $(PRESET)
 
-evaluate: generate
+evaluate: install
+	$(BIN)/qchaos evaluate --preset $(PRESET)
 
 bench: install
 	$(BIN)/python -m benchmarks --preset $(PRESET)

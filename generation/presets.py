@@ -123,10 +123,11 @@ class TwobodyConfig:
 _TRAIN_ETAS = (1 / 3, 0.5, 0.75, 1.0)  # [choice] twobody.md §5: integrable {1/3, 1}, non-integrable {0.5, 0.75}
 
 TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
-    # ~1 minute on 2 cores: training ratios plus a coarse scan (statistics and images at every point)
+    # ~1 minute on 2 cores: training ratios, a coarse scan and points next to the integrable ratios (statistics and
+    # images at every point)
     "mini": TwobodyConfig(
-        etas=(0.1, 0.2, 0.25, 0.3, 1 / 3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0), g=10.0, levels=400, window=(50, 249),
-        image_size=48,
+        etas=(0.1, 0.2, 0.25, 0.3, 0.32, 1 / 3, 0.34, 0.4, 0.5, 0.6, 0.75, 0.9, 0.95, 0.98, 1.0), g=10.0, levels=400,
+        window=(50, 249), image_size=48,
     ),
     # the paper's scales: 5000 levels (5000 lowest for eta = 1/3), coarse 0.01 scan, fine 0.005 scans near the
     # integrable points, the D_2n ratios; images of levels 200-1199 (1000 states per eta) at 100 x 100
@@ -135,6 +136,9 @@ TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
                               + [1 / 3] + _dn_etas()))),
         g=10.0, levels=5000, window=(200, 1199), image_size=100,
     ),
+    # the images the shipped DensityCNN checkpoints were trained on: the paper's g, level window and resolution for
+    # the four training mass ratios only (1200 levels suffice for the window; ~10 minutes on 2 cores)
+    "paper-cnn": TwobodyConfig(etas=_TRAIN_ETAS, g=10.0, levels=1200, window=(200, 1199), image_size=100),
 }
 
 @dataclass(frozen=True)

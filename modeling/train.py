@@ -518,7 +518,7 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
     training = {k: v for k, v in settings.to_dict(relevant=True).items()
                 if v is not None and k not in ("model", "device")}
     training.update(optimizer="Adam", loss="cross-entropy", best_epoch=best_epoch, selection="validation accuracy",
-                    rows={k: len(v) for k, v in data.items()})
+                    rows={k: len(v) for k, v in data.items()}, dataset_config_hash=info.get("config_hash"))
     if etas is not None:
         training["etas"] = [round(e, 10) for e in etas]
     from qchaos.registry import MODELS

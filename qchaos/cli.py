@@ -229,6 +229,22 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from evaluation import evaluate, experiment_names, get_experiment
+
+    if args.list:
+        for name in experiment_names():
+            print(f"{name:20s} {get_experiment(name).TITLE}")
+        return 0
+    doc = evaluate(args.preset, args.names or None, out=args.out, build=not args.no_build,
+                   progress=not args.quiet)
+    if doc["failed"]:
+        print(f"qchaos: failed: experiment(s) {', '.join(doc['failed'])} did not finish; see "
+              f"{Path(args.out) / args.preset / 'report.md'}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -342,6 +358,20 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--push", action="store_true", help="also push the checkpoint to the Hub (HF_ENDPOINT, HF_TOKEN)")
     trn.add_argument("--quiet", action="store_true", help="no progress bars")
     trn.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="run the papers' experiments and write reports/<preset>/ (make evaluate)",
+                        description="Run the evaluation experiments (all, or the NAMEs given) and write "
+                                    "reports/<preset>/: results.json, one PNG per figure with its data, report.md "
+                                    "with every number beside the paper's value and the previous run's. Missing "
+                                    "datasets and checkpoints are generated and trained unless --no-build.")
+    ev.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all; see --list)")
+    ev.add_argument("--preset", default="mini", choices=("mini", "paper"), help="scale (default: mini)")
+    ev.add_argument("--out", type=Path, default=Path("reports"), help="parent of the report folder (default: reports)")
+    ev.add_argument("--no-build", action="store_true",
+                    help="never generate, publish or train: a missing dataset or checkpoint is an error")
+    ev.add_argument("--list", action="store_true", help="list the experiments and exit")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=_cmd_evaluate)
 
     lst = sub.add_parser("list", help="the registry of known model and dataset repos",
                          description="List the known repos (qchaos.registry): name, pinned revision, sha256 of the "

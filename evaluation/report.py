@@ -1,0 +1,146 @@
+"""``report.md`` from ``results.json``: every figure, every number beside the paper's value and the previous run's.
+
+Targets (``evaluation/targets.json``): ``{key: {"value", "op", "tolerance"?, "presets"?, "source", "description"}}``
+with ``op`` one of ``>=``, ``<=``, ``<``, ``>``, ``==`` (``value`` exactly), ``approx`` (|measured - value| <=
+``tolerance``). ``presets`` restricts where a target applies (e.g. a count that only the paper's 5000 levels give);
+elsewhere the metric reads "no target" with the paper's value shown for reference. A metric key of an experiment
+that is a target key gets a verdict: **met**, **not met**, or **no target**.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .core import metric_value
+
+__all__ = ["load_targets", "verdict", "render_report", "TARGETS_PATH"]
+
+TARGETS_PATH = Path(__file__).with_name("targets.json")
+
+
+def load_targets(path=None) -> dict:
+    """The targets table (without its ``_comment`` entries)."""
+    data = json.loads(Path(path or TARGETS_PATH).read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+_OPS = {
+    ">=": lambda x, t, tol: x >= t - tol,
+    "<=": lambda x, t, tol: x <= t + tol,
+    ">": lambda x, t, tol: x > t,
+    "<": lambda x, t, tol: x < t,
+    "==": lambda x, t, tol: abs(x - t) <= tol,
+    "approx": lambda x, t, tol: abs(x - t) <= tol,
+}
+
+
+def verdict(value, target: dict | None, preset: str) -> str:
+    """``met`` / ``not met`` / ``no target`` of one measured value against one target entry."""
+    if target is None:
+        return "no target"
+    presets = target.get("presets")
+    if presets is not None and preset not in presets:
+        return "no target"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not met"
+    op = target.get("op", "approx")
+    if op not in _OPS:
+        raise ValueError(f"target op = {op!r}: must be one of {sorted(_OPS)}")
+    return "met" if _OPS[op](float(value), float(target["value"]), float(target.get("tolerance", 0.0))) else "not met"
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e6):
+        return f"{int(v)}"
+    if isinstance(v, float):
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+            return f"{v:.3g}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _target_text(t: dict | None) -> str:
+    if t is None:
+        return "—"
+    op = t.get("op", "approx")
+    v = _fmt(t["value"])
+    if op == "approx":
+        return f"{v} ± {_fmt(t.get('tolerance', 0.0))}"
+    if op == "==":
+        return v
+    return f"{op} {v}"
+
+
+def render_report(results: dict, targets: dict, previous: dict | None = None) -> str:
+    """Markdown of a results document (``results.json``), comparing with ``targets`` and a ``previous`` one."""
+    preset = results.get("preset", "?")
+    prev_exps = (previous or {}).get("experiments", {})
+    lines = [f"# qchaos-hub evaluation — preset `{preset}`", ""]
+    meta = results.get("meta", {})
+    lines.append(f"qchaos-hub {meta.get('version', '?')} (git {str(meta.get('git_commit') or '?')[:10]}), "
+                 f"torch {meta.get('torch', '?')}, {meta.get('threads', '?')} threads, {meta.get('machine', '')}. "
+                 f"Run finished {meta.get('finished', '?')}; total {_fmt(meta.get('seconds'))} s.")
+    if previous:
+        pm = previous.get("meta", {})
+        lines.append(f"Previous run: git {str(pm.get('git_commit') or '?')[:10]}, finished {pm.get('finished', '?')}.")
+    lines += ["", "Verdicts compare each measured number with the paper's value (`evaluation/targets.json`, which gives "
+              "the source of each); \"no target\" marks numbers the papers do not give (or give only at another "
+              "scale).", ""]
+
+    # summary table
+    counts = {"met": 0, "not met": 0, "no target": 0}
+    rows = []
+    for name, exp in results.get("experiments", {}).items():
+        status = exp.get("status", "ok")
+        vs = [verdict(metric_value(m), targets.get(k), preset) for k, m in exp.get("metrics", {}).items()]
+        for v in vs:
+            counts[v] += 1
+        rows.append(f"| [{name}](#{_anchor(exp.get('title', name))}) | {status} | {_fmt(exp.get('seconds'))} | "
+                    f"{vs.count('met')} | {vs.count('not met')} | {vs.count('no target')} |")
+    lines += ["## Summary", "",
+              f"{counts['met']} met, {counts['not met']} not met, {counts['no target']} without a target.", "",
+              "| experiment | status | seconds | met | not met | no target |", "|---|---|---|---|---|---|", *rows, ""]
+
+    for name, exp in results.get("experiments", {}).items():
+        lines += [f"## {exp.get('title', name)}", ""]
+        lines.append(f"`qchaos evaluate {name} --preset {preset}` — {_fmt(exp.get('seconds'))} s"
+                     + (f", status **{exp.get('status')}**" if exp.get("status", "ok") != "ok" else "") + ".")
+        lines.append("")
+        if exp.get("error"):
+            lines += ["```", str(exp["error"]).strip(), "```", ""]
+        if exp.get("summary"):
+            lines += [str(exp["summary"]).strip(), ""]
+        metrics = exp.get("metrics", {})
+        if metrics:
+            prev_metrics = prev_exps.get(name, {}).get("metrics", {})
+            lines += ["| metric | measured | paper / target | verdict | previous run | source |",
+                      "|---|---|---|---|---|---|"]
+            for key, m in metrics.items():
+                t = targets.get(key)
+                value = metric_value(m)
+                desc = m.get("description", "") if isinstance(m, dict) else ""
+                label = f"`{key}`" + (f" — {desc}" if desc else "")
+                prev = metric_value(prev_metrics.get(key)) if key in prev_metrics else None
+                source = t.get("source", "") if t else ""
+                lines.append(f"| {label} | {_fmt(value)} | {_target_text(t)} | {verdict(value, t, preset)} | "
+                             f"{_fmt(prev)} | {source} |")
+            lines.append("")
+        for fig in exp.get("figures", []):
+            f = fig if isinstance(fig, dict) else {"file": fig, "caption": ""}
+            lines += [f"![{f.get('caption') or f['file']}]({f['file']})", ""]
+            if f.get("caption"):
+                lines += [f"*{f['caption']}*", ""]
+        if exp.get("data"):
+            lines += ["Data: " + ", ".join(f"[`{d}`]({d})" for d in exp["data"]), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _anchor(title: str) -> str:
+    out = "".join(c.lower() if c.isalnum() or c in " -" else "" for c in title)
+    return out.strip().replace(" ", "-")

@@ -1,0 +1,215 @@
+"""Datasets and checkpoints of the evaluation: reuse what is present, build what is missing.
+
+:class:`Resources` is the only way experiments reach data and models:
+
+* :meth:`Resources.dataset` — the repo id of a published dataset, by role:
+
+  ======================  ===========================  ================================  ============================
+  role                    what for                     ``mini``                          ``paper``
+  ======================  ===========================  ================================  ============================
+  ``twobody``             spectra + images over eta    ``qchaos/twobody-mini``           ``qchaos/twobody-paper``
+  ``twobody-train``       the density models' data     ``qchaos/twobody-mini``           ``qchaos/twobody-paper-cnn``
+  ``tribaker``            resonances, closed + open    ``qchaos/tribaker-mini``          ``qchaos/tribaker-paper``
+  ======================  ===========================  ================================  ============================
+
+  A dataset missing from the local hub (``$QCHAOS_HUB``) is generated and published (``qchaos generate`` +
+  ``qchaos publish``) when ``build`` is on; otherwise :class:`MissingResourceError` says how to make it.
+* :meth:`Resources.model` — the reference checkpoint of a model kind: the shipped / published one in the local hub
+  (``paper``: the registry's ``qchaos/<model>-<system>-paper``; ``mini``: ``qchaos/<model>-<system>-mini``), trained
+  with seed 0 and saved there when missing (``build``) or when it was trained on another version of its dataset.
+* :meth:`Resources.train` — a fresh training run (seeds, subsets, restricted mass ratios), never saved to the hub;
+  its JSON log goes to ``<out>/runs/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
+
+DATASET_ROLES = {
+    "twobody": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper")},
+    "twobody-train": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-cnn")},
+    "tribaker": {"mini": ("tribaker", "mini"), "paper": ("tribaker", "paper")},
+}
+"""role -> preset -> (system, generation preset); the repo id is ``qchaos/<system>-<generation preset>``."""
+
+MODEL_ROLES = {"density-cnn": "twobody-train", "density-cnn-adv": "twobody-train", "quantum-net": "tribaker"}
+"""model kind -> the dataset role it trains on."""
+
+
+class MissingResourceError(RuntimeError):
+    """A dataset or checkpoint the evaluation needs is absent and building it is off (the message says how)."""
+
+
+class Resources:
+    """Datasets and models for one evaluation preset.
+
+    Parameters:
+        preset: ``mini`` or ``paper`` (or any name when ``datasets`` gives every role explicitly, e.g. ``tiny``).
+        build: generate / publish / train what is missing (else :class:`MissingResourceError`).
+        progress: progress bars of generation and training.
+        datasets: role -> repo id, overriding :data:`DATASET_ROLES` (the tests' tiny datasets).
+        train_preset: training settings preset (``modeling.train.TRAIN_PRESETS``); default ``paper`` for the paper
+            preset, else ``mini``.
+        train_overrides: settings applied to every training (e.g. ``{"epochs": 1}`` in tests).
+        runs_dir: folder of the training logs (default ``runs/evaluate``).
+        source: where datasets and checkpoints are read (``auto``: local hub, else the Hub; ``local``).
+    """
+
+    def __init__(self, preset: str, *, build: bool = True, progress: bool = True, datasets: dict | None = None,
+                 train_preset: str | None = None, train_overrides: dict | None = None, runs_dir=None,
+                 source: str = "auto"):
+        self.preset = preset
+        self.build = build
+        self.progress = progress
+        self.datasets = dict(datasets or {})
+        self.train_preset = train_preset or ("paper" if preset == "paper" else "mini")
+        self.train_overrides = dict(train_overrides or {})
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / "evaluate"
+        self.source = source
+        self._models: dict = {}
+
+    # -- datasets ---------------------------------------------------------------------------------------------------
+    def dataset(self, role: str) -> str:
+        """The repo id of the dataset of ``role`` (``twobody``, ``twobody-train``, ``tribaker``), made if missing."""
+        from qchaos.hub import DEFAULT_ORG
+        from qchaos.registry import local_status
+
+        if role in self.datasets:
+            return self.datasets[role]
+        if role not in DATASET_ROLES:
+            raise ValueError(f"role = {role!r}: must be one of {sorted(DATASET_ROLES)}")
+        if self.preset not in DATASET_ROLES[role]:
+            raise ValueError(f"preset = {self.preset!r}: no dataset of role {role!r}; pass datasets={{{role!r}: "
+                             "repo_id}}")
+        system, gen_preset = DATASET_ROLES[role][self.preset]
+        repo_id = f"{DEFAULT_ORG}/{system}-{gen_preset}"
+        present = self._dataset_present(repo_id)
+        if not present:
+            how = (f"qchaos generate {system} --preset {gen_preset} && qchaos publish {system} --preset {gen_preset}")
+            if not self.build:
+                raise MissingResourceError(
+                    f"dataset {repo_id} is not in the local hub ({local_status_path(repo_id)}); make it with `{how}` "
+                    f"(or run `make evaluate PRESET={self.preset}`, which builds what is missing)")
+            self._build_dataset(system, gen_preset, how)
+        self.datasets[role] = repo_id
+        return repo_id
+
+    def _dataset_present(self, repo_id: str) -> bool:
+        from qchaos.hub import local_repo_path
+
+        return (local_repo_path(repo_id) / "README.md").is_file()
+
+    def _build_dataset(self, system: str, gen_preset: str, how: str) -> None:
+        from qchaos.cli import main
+
+        print(f"building dataset {system}-{gen_preset}: {how}", flush=True)
+        quiet = [] if self.progress else ["--quiet"]
+        for argv in (["generate", system, "--preset", gen_preset, *quiet],
+                     ["publish", system, "--preset", gen_preset, *quiet]):
+            rc = main(argv)
+            if rc != 0:
+                raise MissingResourceError(f"`qchaos {' '.join(argv)}` failed (exit {rc}); see the messages above")
+
+    # -- models -----------------------------------------------------------------------------------------------------
+    def model_repo_id(self, kind: str) -> str:
+        """The repo id of the reference checkpoint of ``kind`` for this preset."""
+        from modeling.train import default_repo_id, settings_for
+
+        if self.preset == "paper":
+            from qchaos.registry import MODELS
+
+            system = MODEL_ROLES[kind].split("-")[0]
+            repo_id = f"qchaos/{kind}-{system}-paper"
+            if repo_id in MODELS:
+                return repo_id
+        settings = settings_for(kind, self.train_preset, self.dataset(MODEL_ROLES[kind]))
+        return default_repo_id(settings)
+
+    def model(self, kind: str):
+        """The reference checkpoint of ``kind`` (``density-cnn``, ``density-cnn-adv``, ``quantum-net``), in eval mode.
+
+        Loaded from the local hub when present and trained on the dataset now published under its name (same
+        config hash); otherwise trained with seed 0 and saved there (``build``), or :class:`MissingResourceError`.
+        """
+        if kind not in MODEL_ROLES:
+            raise ValueError(f"kind = {kind!r}: must be one of {sorted(MODEL_ROLES)}")
+        if kind in self._models:
+            return self._models[kind]
+        from modeling.hub_model import HubModel
+        from qchaos.hub import local_repo_path
+
+        repo_id = self.model_repo_id(kind)
+        folder = local_repo_path(repo_id, "model")
+        model = None
+        if (folder / "qchaos.json").is_file():
+            model = HubModel.from_pretrained(repo_id, source="local")
+            stale = self._stale(model)
+            if stale:
+                if not self.build:
+                    raise MissingResourceError(f"checkpoint {repo_id}: {stale}; retrain it with `{self._how(kind)}`")
+                print(f"checkpoint {repo_id}: {stale}; retraining", flush=True)
+                model = None
+        elif not self.build:
+            raise MissingResourceError(f"checkpoint {repo_id} is not in the local hub ({folder}); train it with "
+                                       f"`{self._how(kind)}` (or run `make evaluate PRESET={self.preset}`)")
+        if model is None:
+            print(f"training {repo_id} (seed 0): {self._how(kind)}", flush=True)
+            model = self._train(kind, seed=0, save=True, repo_id=repo_id).model
+        model.eval()
+        self._models[kind] = model
+        return model
+
+    def _how(self, kind: str) -> str:
+        return (f"qchaos train {kind} --preset {self.train_preset} --dataset {self.dataset(MODEL_ROLES[kind])}"
+                + (f" --repo-id {self.model_repo_id(kind)}" if self.preset == "paper" else ""))
+
+    def _stale(self, model) -> str:
+        """Why a local checkpoint does not belong to the current dataset ('' if it does)."""
+        from modeling.data import dataset_info
+
+        meta = model.get_meta()
+        kind = meta.get("training", {}).get("model") or meta.get("name", "")
+        role = next((r for k, r in MODEL_ROLES.items() if str(meta.get("name", "")).split("/")[-1].startswith(k)),
+                    None)
+        wanted = meta.get("training", {}).get("dataset_config_hash")
+        if role is None or wanted is None:
+            return ""
+        try:
+            have = dataset_info(self.dataset(role)).get("config_hash")
+        except Exception:  # noqa: BLE001 - a dataset we cannot read is not a reason to retrain
+            return ""
+        if have and have != wanted:
+            return f"trained on dataset config {wanted[:8]}, the published one is {have[:8]} ({kind})"
+        return ""
+
+    # -- training ---------------------------------------------------------------------------------------------------
+    def train(self, kind: str, *, seed: int = 0, **overrides):
+        """A fresh training run of ``kind`` on its role's dataset (not saved); returns ``TrainResult``."""
+        return self._train(kind, seed=seed, save=False, **overrides)
+
+    def _train(self, kind: str, *, seed: int, save: bool, repo_id: str | None = None, **overrides):
+        from modeling.train import default_repo_id, settings_for, train
+
+        settings = {**self.train_overrides, **overrides}
+        dataset = self.dataset(MODEL_ROLES[kind])
+        rid = repo_id or default_repo_id(settings_for(kind, self.train_preset, dataset, **settings))
+        tag = "-".join(f"{k}{_short(v)}" for k, v in sorted(overrides.items()))
+        log = self.runs_dir / f"{rid.split('/')[-1]}{'-' + tag if tag and not save else ''}-seed{seed}.json"
+        return train(kind, self.train_preset, dataset, seed=seed, save=save, repo_id=rid, log_path=log,
+                     progress=self.progress, source=self.source, **settings)
+
+
+def _short(v) -> str:
+    if isinstance(v, (tuple, list)):
+        return "_".join(_short(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def local_status_path(repo_id: str) -> str:
+    from qchaos.hub import local_repo_path
+
+    return str(local_repo_path(repo_id))

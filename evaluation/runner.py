@@ -1,0 +1,148 @@
+"""Run experiments and write ``reports/<preset>/``: ``results.json``, the figures and their data, ``report.md``.
+
+``results.json`` (format ``qchaos-evaluate/1``)::
+
+    {"format", "preset", "meta": {version, git_commit, torch, threads, machine, finished, seconds},
+     "experiments": {NAME: {"title", "status": "ok" | "failed" | "missing", "seconds", "params", "metrics",
+                            "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?}}}
+
+Running a subset (``qchaos evaluate NAME``) updates those experiments in the existing ``results.json`` and keeps the
+others. The file found before the run is kept as ``results.previous.json`` and is the "previous run" column of the
+report. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .core import PRESETS, Context, experiment_names, get_experiment, to_jsonable
+from .report import load_targets, render_report
+from .resources import MissingResourceError, Resources
+
+__all__ = ["evaluate", "write_report"]
+
+FORMAT = "qchaos-evaluate/1"
+
+
+def _meta(seconds: float) -> dict:
+    import torch
+
+    from generation.store import provenance
+
+    prov = provenance()
+    return {"version": prov.get("package_version"), "git_commit": prov.get("git_commit"), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "machine": f"{platform.machine()} {platform.system()}, "
+            f"{_cpu_count()} CPUs", "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "seconds": round(seconds, 2)}
+
+
+def _cpu_count() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_report(folder, previous: dict | None = None, targets: dict | None = None) -> Path:
+    """(Re)write ``report.md`` of a report folder from its ``results.json``; returns its path."""
+    folder = Path(folder)
+    results = _read_json(folder / "results.json")
+    if results is None:
+        raise ValueError(f"folder = {folder}: has no readable results.json; run `qchaos evaluate` first")
+    if previous is None:
+        previous = _read_json(folder / "results.previous.json")
+    path = folder / "report.md"
+    _write_text(path, render_report(results, targets if targets is not None else load_targets(), previous))
+    return path
+
+
+def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = True, progress: bool = True,
+             resources: Resources | None = None, params: dict | None = None) -> dict:
+    """Run experiments of ``preset`` and write the report folder ``<out>/<preset>/``.
+
+    Parameters:
+        preset: ``mini`` (``make evaluate``), ``paper`` (the full reproduction) or ``tiny`` (tests; needs
+            ``resources`` with explicit datasets).
+        names: experiment names (CLI or module names); None = all, in report order.
+        out: parent folder of the report folders.
+        build: generate / publish / train missing datasets and checkpoints (else a clear error per experiment).
+        progress: progress bars and per-experiment timings on stdout.
+        resources: the datasets / checkpoints provider (default ``Resources(preset, build=build)``).
+        params: ``{name: {param: value}}`` overrides of the experiments' ``PARAMS[preset]``.
+
+    Returns the results document (also written as ``results.json``).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset = {preset!r}: must be one of {list(PRESETS)}")
+    selected = experiment_names() if not names else [get_experiment(n).NAME for n in names]
+    folder = Path(out) / preset
+    folder.mkdir(parents=True, exist_ok=True)
+    resources = resources or Resources(preset, build=build, progress=progress, runs_dir=folder / "runs")
+    params = params or {}
+    previous = _read_json(folder / "results.json")
+    doc = {"format": FORMAT, "preset": preset, "meta": {},
+           "experiments": dict((previous or {}).get("experiments", {})) if names else {}}
+    # keep report order
+    order = experiment_names()
+    start = time.perf_counter()
+    failed = []
+    for i, name in enumerate(selected, 1):
+        module = get_experiment(name)
+        p = dict(module.PARAMS[preset])
+        p.update(params.get(name, {}))
+        ctx = Context(name=name, preset=preset, params=p, out=folder, resources=resources, progress=progress)
+        if progress:
+            print(f"[{i}/{len(selected)}] {name}: {module.TITLE}", flush=True)
+        t0 = time.perf_counter()
+        entry = {"title": module.TITLE, "status": "ok", "params": to_jsonable(p)}
+        try:
+            out_ = module.run(ctx) or {}
+            entry["metrics"] = to_jsonable(out_.get("metrics", {}))
+            entry["summary"] = out_.get("summary", "")
+        except MissingResourceError as exc:
+            entry.update(status="missing", error=str(exc), metrics={}, summary="")
+            failed.append(name)
+        except Exception as exc:  # noqa: BLE001 - one failing experiment must not lose the others' results
+            entry.update(status="failed", error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}",
+                         metrics={}, summary="")
+            failed.append(name)
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        entry["figures"], entry["data"] = ctx.figures, ctx.data
+        doc["experiments"][name] = entry
+        doc["experiments"] = {k: doc["experiments"][k] for k in order if k in doc["experiments"]}
+        doc["meta"] = _meta(time.perf_counter() - start)
+        _write_text(folder / "results.json", json.dumps(to_jsonable(doc), indent=1) + "\n")
+        if progress:
+            verdict = "done" if entry["status"] == "ok" else entry["status"].upper()
+            print(f"[{i}/{len(selected)}] {name}: {verdict} in {entry['seconds']:.1f} s", flush=True)
+            if entry["status"] != "ok":
+                print(f"    {entry['error'].splitlines()[0]}", flush=True)
+    if previous is not None:
+        _write_text(folder / "results.previous.json", json.dumps(previous, indent=1) + "\n")
+    report = write_report(folder, previous=previous)
+    if progress:
+        total = time.perf_counter() - start
+        print(f"evaluation [{preset}]: {len(selected) - len(failed)}/{len(selected)} experiments ok in {total:.1f} s "
+              f"-> {report}", flush=True)
+    doc["failed"] = failed
+    return doc

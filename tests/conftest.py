@@ -1,0 +1,54 @@
+"""Shared fixtures: the tiny published datasets of the evaluation tests."""
+
+from __future__ import annotations
+
+import pytest
+
+EVAL_TB_ID = "qchaos/twobody-evaltiny"
+EVAL_TRI_ID = "qchaos/tribaker-evaltiny"
+EVAL_ETAS = (0.3, 1 / 3, 0.5, 0.75, 1.0)
+
+
+@pytest.fixture(scope="session")
+def eval_hub(tmp_path_factory):
+    """A local hub folder with tiny datasets for the evaluation experiments (``preset="tiny"``).
+
+    Two atoms: eta in {0.3, 1/3, 0.5, 0.75, 1}, g = 10, 80 levels, images of levels 10-39 at 16 x 16.
+    Tribaker: N = 30..45 (K = 6), closed and R = 0.2, 3 + 3 states per N, 16 x 16 images.
+    Returns the hub root; use the ``eval_resources`` fixture for a :class:`evaluation.Resources` on it.
+    """
+    from generation.presets import TribakerConfig, TwobodyConfig
+    from generation.publish import publish
+    from generation.store import PointStore
+    from generation.sweep import run_sweep
+    from generation.tribaker.generate import compute_point as tri_task
+    from generation.twobody.generate import compute_point as tb_task
+
+    root = tmp_path_factory.mktemp("evalhub")
+    hub = root / "hub"
+    for system, config, task, repo in (
+        ("twobody", TwobodyConfig(etas=EVAL_ETAS, levels=80, window=(10, 39), image_size=16), tb_task, EVAL_TB_ID),
+        ("tribaker", TribakerConfig(N0=30, K=6, per_side=3, image_size=16), tri_task, EVAL_TRI_ID),
+    ):
+        store = root / f"{system}.zarr"
+        run_sweep(PointStore.open(store, system, "tiny", config.to_dict()), config.points(), task, workers=0,
+                  progress=False)
+        publish(system, store, repo, out=hub / "datasets" / repo, progress=False)
+    return hub
+
+
+@pytest.fixture()
+def eval_resources(eval_hub, tmp_path, monkeypatch):
+    """``Resources("tiny")`` on the tiny datasets: nothing is built, trainings run 1 epoch with batch 8 and an
+    8 x 8 coherent-state grid; ``QCHAOS_HUB`` points at the tiny hub (checkpoints saved there stay per test run)."""
+    import torch
+
+    from evaluation.resources import Resources
+
+    monkeypatch.setenv("QCHAOS_HUB", str(eval_hub))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Resources("tiny", build=True, progress=False, source="local", runs_dir=tmp_path / "runs",
+                    datasets={"twobody": EVAL_TB_ID, "twobody-train": EVAL_TB_ID, "tribaker": EVAL_TRI_ID},
+                    train_overrides={"epochs": 1, "batch_size": 8, "grid_size": 8})
+    torch.set_num_threads(before)
