@@ -137,6 +137,8 @@ class Resources:
             raise ValueError(f"kind = {kind!r}: must be one of {sorted(MODEL_ROLES)}")
         if kind in self._models:
             return self._models[kind]
+        import modeling.density_cnn  # noqa: F401 - registers the checkpoint classes for from_pretrained
+        import modeling.quantum_net  # noqa: F401
         from modeling.hub_model import HubModel
         from qchaos.hub import local_repo_path
 

@@ -57,11 +57,12 @@ TRAIN_PRESETS: dict[str, dict[str, dict]] = {
     # [choice] twobody.md §6: Adam lr 1e-3, batch 32, 10-20 epochs; §7: FGSM eps in [0, 0.05], quantum [0, 0.5]
     "density-cnn": {
         "mini": dict(epochs=8, batch_size=32, lr=1e-3),
-        "paper": dict(epochs=15, batch_size=32, lr=1e-3),
+        "paper": dict(epochs=25, batch_size=32, lr=1e-3, schedule="cosine"),
     },
     "density-cnn-adv": {
         "mini": dict(epochs=8, batch_size=32, lr=1e-3, adversarial="both", fgsm_eps=0.05, quantum_eps=0.5),
-        "paper": dict(epochs=15, batch_size=32, lr=1e-3, adversarial="both", fgsm_eps=0.05, quantum_eps=0.5),
+        "paper": dict(epochs=15, batch_size=32, lr=1e-3, schedule="cosine", adversarial="both", fgsm_eps=0.05,
+                      quantum_eps=0.5),
     },
     # [paper] Adam, cross-entropy, batch 32, 5 epochs; [choice] compact CNN, lr 1e-3, S = 32 (mini) / 64 (paper)
     "quantum-net": {
@@ -85,6 +86,8 @@ class TrainSettings:
         dataset: repo id of the published dataset (default ``qchaos/<system>-<preset>``).
         seed: seed of the initialisation, the batch order, dropout and the adversarial eps draws.
         epochs, batch_size, lr: Adam on cross-entropy.
+        schedule: learning rate over the run: ``"constant"`` or ``"cosine"`` (cosine annealing per step from ``lr``
+            to 0 over all epochs).
         etas: (density models) mass ratios used for train/validation/test; None = 1/3, 0.5, 0.75, 1 (those present).
         adversarial: (density models) None, ``"fgsm"``, ``"quantum"`` or ``"both"``.
         fgsm_eps, quantum_eps: maxima of the per-sample eps of the adversarial samples (and the eps of the robust
@@ -103,6 +106,7 @@ class TrainSettings:
     epochs: int = 5
     batch_size: int = 32
     lr: float = 1e-3
+    schedule: str = "constant"
     etas: tuple[float, ...] | None = None
     adversarial: str | None = None
     fgsm_eps: float = 0.05
@@ -121,6 +125,8 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} = {v!r}: must be a positive integer")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule = {self.schedule!r}: must be 'constant' or 'cosine'")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr = {self.lr!r}: must be > 0")
         if self.adversarial not in (None, "fgsm", "quantum", "both"):
@@ -424,6 +430,10 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
             net = QuantumLocalizationNet(grid_size=settings.grid_size, arch=settings.arch, dropout=settings.dropout)
         net.to(dev)
         optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
+        scheduler = None
+        if settings.schedule == "cosine":
+            total = settings.epochs * math.ceil(len(train_data) / settings.batch_size)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
         index = torch.arange(len(train_data))
         loader = torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(inputs["train"], labels["train"], index), batch_size=settings.batch_size,
@@ -477,6 +487,8 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                 loss = F.cross_entropy(logits.float(), y_all)
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 step += 1
                 value = float(loss.detach())
                 steps.append({"step": step, "epoch": epoch, "loss": value})

@@ -175,7 +175,7 @@ def _cmd_train(args) -> int:
         etas = parse_etas(args.eta)
     result = train(args.model, args.preset, args.dataset, seed=args.seed, epochs=args.epochs, push=args.push,
                    repo_id=args.repo_id, log_path=args.log, progress=not args.quiet, batch_size=args.batch_size,
-                   lr=args.lr, etas=etas, reflectivity=args.R, max_N=args.max_N, arch=args.arch,
+                   lr=args.lr, schedule=args.schedule, etas=etas, reflectivity=args.R, max_N=args.max_N, arch=args.arch,
                    grid_size=args.grid_size, device=args.device)
     if not args.quiet:
         acc = ", ".join(f"{split} {v:.4f}" for split, v in result.metrics.get("accuracy", {}).items())
@@ -346,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the preset's)")
     trn.add_argument("--batch-size", type=_positive_int, help="batch size (default: the preset's, 32)")
     trn.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's)")
+    trn.add_argument("--schedule", choices=("constant", "cosine"),
+                     help="learning rate schedule: constant, or cosine annealing to 0 (default: the preset's)")
     trn.add_argument("--eta", help="density models: mass ratios to train on, e.g. '0.5,1' (default: 1/3,0.5,0.75,1 "
                                    "as present)")
     trn.add_argument("--R", type=_float, help="quantum-net: train on this reflectivity only (1 = closed map)")

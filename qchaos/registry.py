@@ -27,7 +27,7 @@ MODELS: dict[str, dict] = {
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
         "classes": _TWOBODY_CLASSES,
-        "dataset": "qchaos/twobody-paper", "dataset_config": "wavefunctions",
+        "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/density-cnn-adv-twobody-paper": {
         "revision": None, "sha256": None,
@@ -37,7 +37,7 @@ MODELS: dict[str, dict] = {
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
         "classes": _TWOBODY_CLASSES,
-        "dataset": "qchaos/twobody-paper", "dataset_config": "wavefunctions",
+        "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/quantum-net-tribaker-paper": {
         "revision": None, "sha256": None,
@@ -65,6 +65,13 @@ DATASETS: dict[str, dict] = {
         "classes": _TWOBODY_CLASSES,
         "description": "two mass-imbalanced atoms in a hard-wall trap at the paper's scale: 100 x 100 images of "
                        "levels 200-1199 and 5000-level spectra (arXiv:2402.16244)",
+    },
+    "qchaos/twobody-paper-cnn": {
+        "revision": None, "system": "twobody", "preset": "paper-cnn",
+        "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
+        "classes": _TWOBODY_CLASSES,
+        "description": "the DensityCNN training data at the paper's scale: 100 x 100 images of levels 200-1199 of the "
+                       "four training mass ratios 1/3, 1/2, 3/4, 1 at g = 10 (what the shipped checkpoints saw)",
     },
     "qchaos/tribaker-mini": {
         "revision": None, "system": "tribaker", "preset": "mini",

@@ -1,0 +1,211 @@
+"""The evaluation framework: verdicts, report rendering, the runner (results.json, previous run, failures), the CLI."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+from evaluation import core, runner
+from evaluation.core import Context, to_jsonable
+from evaluation.report import load_targets, render_report, verdict
+from evaluation.resources import MissingResourceError, Resources
+
+
+# -- verdicts and targets ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("op,value,tol,x,expected", [
+    (">=", 0.99, 0, 0.995, "met"), (">=", 0.99, 0, 0.98, "not met"), ("<=", 1e-4, 0, 2e-5, "met"),
+    ("<", 0.0, 0, -0.1, "met"), ("<", 0.0, 0, 0.0, "not met"), (">", 0.0, 0, 0.2, "met"),
+    ("==", 649, 0, 649, "met"), ("==", 649, 0, 648, "not met"), ("approx", 0.9878, 0.05, 0.95, "met"),
+    ("approx", 0.9878, 0.05, 0.90, "not met"),
+])
+def test_verdict_ops(op, value, tol, x, expected):
+    assert verdict(x, {"value": value, "op": op, "tolerance": tol}, "mini") == expected
+
+
+def test_verdict_no_target_and_presets():
+    assert verdict(0.5, None, "mini") == "no target"
+    t = {"value": 649, "op": "==", "presets": ["paper"]}
+    assert verdict(649, t, "mini") == "no target"
+    assert verdict(649, t, "paper") == "met"
+    assert verdict(None, {"value": 1, "op": ">="}, "mini") == "not met"
+    with pytest.raises(ValueError, match="op"):
+        verdict(1.0, {"value": 1, "op": "~"}, "mini")
+
+
+def test_targets_file_is_well_formed():
+    targets = load_targets()
+    assert len(targets) >= 15
+    for key, t in targets.items():
+        assert {"value", "op", "source", "description"} <= set(t), key
+        assert t["op"] in (">=", "<=", "<", ">", "==", "approx"), key
+        assert t["source"].strip(), key
+        if t["op"] == "approx":
+            assert t["tolerance"] > 0, key
+    assert targets["confidence_eta_1_3"]["value"] == pytest.approx(0.9878)
+
+
+def test_to_jsonable_handles_numpy_torch_nan():
+    import numpy as np
+    import torch
+
+    out = to_jsonable({"a": np.float32(0.5), "b": np.arange(3), "c": torch.tensor([1.0, float("nan")]),
+                       "d": (np.int64(2), float("inf")), "e": np.bool_(True)})
+    assert out == {"a": 0.5, "b": [0, 1, 2], "c": [1.0, None], "d": [2, None], "e": True}
+    json.dumps(out)
+
+
+# -- report rendering ------------------------------------------------------------------------------------------------
+def _results(value, preset="mini"):
+    return {"format": "qchaos-evaluate/1", "preset": preset, "meta": {"git_commit": "abc", "seconds": 3.0},
+            "experiments": {"demo": {"title": "Demo experiment (Fig. 1)", "status": "ok", "seconds": 1.5,
+                                     "metrics": {"cnn_test_accuracy": value,
+                                                 "extra": {"value": 3.25, "description": "an extra number"}},
+                                     "summary": "It worked.", "figures": [{"file": "demo.png", "caption": "A curve"}],
+                                     "data": ["demo.json"]}}}
+
+
+def test_render_report_shows_figures_targets_previous_and_verdicts():
+    targets = load_targets()
+    text = render_report(_results(0.995), targets, previous=_results(0.97))
+    assert "![A curve](demo.png)" in text and "[`demo.json`](demo.json)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `cnn_test_accuracy`"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:5] == ["0.995", ">= 0.99", "met", "0.97"]
+    assert "2402.16244" in cells[5]
+    extra = next(line for line in text.splitlines() if line.startswith("| `extra` — an extra number"))
+    assert extra.endswith("| 3.25 | — | no target | 3.25 |  |")  # measured, target, verdict, previous, source
+    assert "1 met, 0 not met, 1 without a target" in text
+    failing = render_report(_results(0.9), targets)
+    assert "| not met |" in failing and "0 met, 1 not met" in failing
+
+
+def test_render_report_shows_errors():
+    res = _results(0.9)
+    res["experiments"]["demo"].update(status="missing", error="dataset qchaos/x is not in the local hub", metrics={})
+    text = render_report(res, load_targets())
+    assert "status **missing**" in text and "dataset qchaos/x is not in the local hub" in text
+
+
+# -- runner ----------------------------------------------------------------------------------------------------------
+def _fake_module(name, value, fail=False):
+    def run(ctx):
+        if fail:
+            raise RuntimeError("boom")
+        from evaluation.plotting import subplots
+
+        fig, ax = subplots()
+        ax[0, 0].plot([0, 1], [0, ctx.params["y"]])
+        ctx.save_figure(fig, caption="a line")
+        ctx.save_data({"x": [0, 1], "y": [0, ctx.params["y"]]}, fmt="csv")
+        return {"metrics": {"cnn_test_accuracy": value}, "summary": f"{name} ran with y = {ctx.params['y']}"}
+
+    return types.SimpleNamespace(NAME=name, TITLE=f"{name} title", PARAMS={"tiny": {"y": 2}, "mini": {"y": 3}},
+                                 run=run)
+
+
+@pytest.fixture()
+def fake_registry(monkeypatch):
+    mods = {"alpha": _fake_module("alpha", 0.995), "beta": _fake_module("beta", 0.5, fail=True)}
+
+    def get(name):
+        key = str(name).replace("_", "-")
+        if key not in mods:
+            raise ValueError(f"experiment = {name!r}: unknown")
+        return mods[key]
+
+    monkeypatch.setattr(runner, "get_experiment", get)
+    monkeypatch.setattr(runner, "experiment_names", lambda: list(mods))
+    return mods
+
+
+def test_runner_writes_results_report_and_keeps_previous(tmp_path, fake_registry):
+    res = Resources("tiny", build=False, datasets={})
+    doc = runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)
+    folder = tmp_path / "tiny"
+    assert doc["failed"] == ["beta"]
+    saved = json.loads((folder / "results.json").read_text())
+    assert list(saved["experiments"]) == ["alpha", "beta"]
+    alpha, beta = saved["experiments"]["alpha"], saved["experiments"]["beta"]
+    assert alpha["status"] == "ok" and alpha["metrics"] == {"cnn_test_accuracy": 0.995}
+    assert alpha["figures"] == [{"file": "alpha.png", "caption": "a line"}] and alpha["data"] == ["alpha.csv"]
+    assert (folder / "alpha.png").stat().st_size > 1000
+    assert (folder / "alpha.csv").read_text().splitlines() == ["x,y", "0,0", "1,2"]
+    assert beta["status"] == "failed" and "RuntimeError: boom" in beta["error"]
+    text = (folder / "report.md").read_text()
+    assert "![a line](alpha.png)" in text and "RuntimeError: boom" in text
+
+    # a second run of one experiment with other params keeps the other entry and shows the previous value
+    doc2 = runner.evaluate("tiny", ["alpha"], out=tmp_path, resources=res, progress=False,
+                           params={"alpha": {"y": 5}})
+    assert doc2["failed"] == []
+    saved2 = json.loads((folder / "results.json").read_text())
+    assert list(saved2["experiments"]) == ["alpha", "beta"]
+    assert saved2["experiments"]["alpha"]["params"] == {"y": 5}
+    assert json.loads((folder / "results.previous.json").read_text())["experiments"]["alpha"]["params"] == {"y": 2}
+    assert "alpha ran with y = 5" in (folder / "report.md").read_text()
+
+
+def test_runner_rejects_bad_names_and_presets(tmp_path):
+    with pytest.raises(ValueError, match="preset"):
+        runner.evaluate("huge", out=tmp_path)
+    with pytest.raises(ValueError, match="known experiments"):
+        runner.evaluate("tiny", ["nope"], out=tmp_path, resources=Resources("tiny", datasets={}))
+
+
+def test_every_registered_experiment_follows_the_protocol():
+    names = core.experiment_names()
+    assert len(names) == len(core.EXPERIMENT_MODULES) == 9 and len(set(names)) == 9
+    for name in names:
+        mod = core.get_experiment(name)
+        assert set(mod.PARAMS) == {"tiny", "mini", "paper"}, name
+        assert callable(mod.run) and mod.TITLE and mod.__doc__, name
+        assert core.get_experiment(name.replace("-", "_")) is mod
+
+
+def test_context_save_data_rejects_unknown_format(tmp_path):
+    ctx = Context(name="x", preset="tiny", params={}, out=tmp_path, resources=None, progress=False)
+    with pytest.raises(ValueError, match="fmt"):
+        ctx.save_data({}, fmt="xml")
+
+
+# -- resources: clear messages -----------------------------------------------------------------------------------------
+def test_missing_dataset_and_checkpoint_say_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "emptyhub"))
+    res = Resources("mini", build=False)
+    with pytest.raises(MissingResourceError, match=r"qchaos generate twobody --preset mini && qchaos publish"):
+        res.dataset("twobody")
+    with pytest.raises(MissingResourceError, match=r"qchaos generate tribaker --preset paper"):
+        Resources("paper", build=False).dataset("tribaker")
+    res2 = Resources("mini", build=False, datasets={"tribaker": "qchaos/tribaker-mini"})
+    with pytest.raises(MissingResourceError, match=r"checkpoint qchaos/quantum-net-tribaker-mini .*qchaos train "
+                                                   r"quantum-net --preset mini"):
+        res2.model("quantum-net")
+    with pytest.raises(ValueError, match="role"):
+        res.dataset("nope")
+    with pytest.raises(ValueError, match="kind"):
+        res.model("resnet")
+
+
+def test_paper_models_are_the_registry_ones():
+    res = Resources("paper", build=False, datasets={"twobody-train": "qchaos/twobody-paper-cnn",
+                                                    "tribaker": "qchaos/tribaker-paper"})
+    assert res.model_repo_id("density-cnn") == "qchaos/density-cnn-twobody-paper"
+    assert res.model_repo_id("density-cnn-adv") == "qchaos/density-cnn-adv-twobody-paper"
+    assert res.model_repo_id("quantum-net") == "qchaos/quantum-net-tribaker-paper"
+
+
+def test_cli_evaluate_list_and_missing(tmp_path, monkeypatch, capsys):
+    from qchaos.cli import main
+
+    assert main(["evaluate", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "ed-accuracy" in out and "localization-vs-n" in out
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "emptyhub"))
+    rc = main(["evaluate", "galleries", "--no-build", "--quiet", "--out", str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "galleries" in err
+    saved = json.loads((tmp_path / "reports" / "mini" / "results.json").read_text())
+    assert saved["experiments"]["galleries"]["status"] == "missing"
+    assert "qchaos generate tribaker --preset mini" in saved["experiments"]["galleries"]["error"]

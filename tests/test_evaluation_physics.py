@@ -1,0 +1,160 @@
+"""The physics experiments of the evaluation: ed-accuracy, level-statistics, verdict-time (tiny preset) and their
+pure helpers (known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation import ed_accuracy, level_statistics, verdict_time
+from generation.twobody.bethe import bethe_levels, horizontal_energies
+from evaluation.core import metric_value
+from evaluation.resources import MissingResourceError, Resources
+from evaluation.runner import evaluate
+
+THIRD = 1 / 3
+
+
+def _run(name, resources, tmp_path):
+    doc = evaluate("tiny", [name], out=tmp_path, resources=resources, progress=False)
+    exp = doc["experiments"][name]
+    assert exp["status"] == "ok", exp.get("error")
+    folder = tmp_path / "tiny"
+    for item in exp["figures"]:
+        assert (folder / item["file"]).stat().st_size > 1000 and item["caption"]
+    for name_ in exp["data"]:
+        assert (folder / name_).stat().st_size > 0
+    return exp, {k: metric_value(v) for k, v in exp["metrics"].items()}
+
+
+# ------------------------------------------------------------------------------------------------ ed-accuracy
+def test_ed_accuracy_tiny(eval_resources, tmp_path):
+    exp, m = _run("ed-accuracy", eval_resources, tmp_path)
+    assert {f["file"] for f in exp["figures"]} == {"ed-accuracy_levels.png", "ed-accuracy_errors.png"}
+    assert set(exp["data"]) == {"ed-accuracy_levels.json", "ed-accuracy_errors.csv"}
+    # 100 levels at g = 10 with the 1600-state minimum basis: ~1.5e-4 (Richardson), raw ED ~1e-2
+    assert 1e-7 < m["ed_bethe_max_rel_error"] < 5e-4
+    assert m["ed_raw_max_rel_error"] > 10 * m["ed_bethe_max_rel_error"]
+    assert m["ed_bethe_max_rel_error_g10"] == m["ed_bethe_max_rel_error"]
+    assert m["ed_bethe_parity_counts_match"] == 1
+    assert m["horizontal_levels_first_5000"] == 649  # exact D6 counting (twobody.md §3.3)
+    assert m["horizontal_levels_ed"] == m["horizontal_levels_exact"] == horizontal_energies(100).size
+    assert m["first_horizontal_level"] == 8 and m["first_horizontal_level_constant"] == 1
+    assert m["second_horizontal_level"] == 16  # level 18 at g = 0, crossed twice below g = 10
+    rows = (tmp_path / "tiny" / "ed-accuracy_errors.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 100  # header + 100 levels for each of eta = 1/3, 1
+
+
+def test_pair_with_bethe_is_exact_on_bethe_input():
+    ba = bethe_levels(THIRD, 7.0, 60)
+    shuffled = np.random.default_rng(0).permutation(60)
+    pair = ed_accuracy.pair_with_bethe(ba.energy[shuffled], ba.parity[shuffled], THIRD, 7.0)
+    np.testing.assert_array_equal(pair["level"], np.arange(1, 61))
+    np.testing.assert_allclose(pair["ed"], pair["ba"], rtol=1e-12)
+    assert np.all(ed_accuracy.relative_error(pair["ed"], pair["ba"]) < 1e-12)
+    assert ed_accuracy.relative_error([1.1, 2.0], [1.0, 2.0]) == pytest.approx([0.1, 0.0])
+
+
+def test_horizontal_helpers():
+    flags = ed_accuracy.flag_horizontal([1.0, 2.0 + 1e-12, 3.5, 5.0], [2.0, 5.0])
+    assert flags.tolist() == [False, True, False, True]
+    assert ed_accuracy.flag_horizontal([1.0, 4.0], [4.0]).tolist() == [False, True]
+    assert not ed_accuracy.flag_horizontal([1.0], []).any()
+    assert ed_accuracy.distinct_count([3.0, 1.0, 3.0 * (1 + 1e-13), 2.0]) == 3
+    assert ed_accuracy.distinct_count([]) == 0
+    # small dense ED: level 8 (28 pi^2/8) is g-independent, nothing is flagged at g = 0
+    scan = ed_accuracy.small_basis_scan(THIRD, [0.0, 5.0], 12, 200)
+    assert not scan[0]["horizontal"].any()
+    assert np.flatnonzero(scan[1]["horizontal"]).tolist() == [7]
+    assert scan[1]["energy"][7] == pytest.approx(28 * np.pi**2 / 8, rel=1e-12)
+    curves = ed_accuracy.bethe_curves([0.0, 3.0, 9.0], 10)
+    flat = [c["energy"] for c in curves.values() if c["horizontal"]]
+    assert len(flat) >= 1 and all(np.ptp(e) == 0 for e in flat)
+    moving = [c["energy"] for c in curves.values() if not c["horizontal"] and np.all(np.isfinite(c["energy"]))]
+    assert all(np.all(np.diff(e) > 0) for e in moving)  # the other levels rise with g
+
+
+# ------------------------------------------------------------------------------------------------ level-statistics
+def test_level_statistics_tiny(eval_resources, tmp_path):
+    exp, m = _run("level-statistics", eval_resources, tmp_path)
+    assert {f["file"] for f in exp["figures"]} == {f"level-statistics_{s}.png" for s in ("spacings", "omega", "fine")}
+    for key in ("omega_eta_1_3", "omega_eta_1", "omega_nonintegrable_min", "omega_critical_line_separation",
+                "mean_r_integrable", "mean_r_nonintegrable"):
+        assert key in m
+    assert all(-0.99 <= m[k] <= 2 for k in ("omega_eta_1_3", "omega_eta_1", "omega_nonintegrable_min"))
+    assert m["omega_critical_line_separation"] in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # 5 mass ratios
+    # 80 levels with 10 bins make the histogram fit noisy; the binning-free MLE and <r> already order the fixture's
+    # ratios: both integrable ones below every non-integrable one (measured MLE: 1/3 +0.29, 1 -0.03, others >= 0.40)
+    assert m["omega_mle_eta_1"] < m["omega_mle_eta_1_3"] < m["omega_mle_nonintegrable_min"]
+    assert m["mean_r_integrable"] < m["mean_r_nonintegrable"]
+    rows = (tmp_path / "tiny" / "level-statistics_omega.csv").read_text().splitlines()
+    assert len(rows) == 1 + 5
+
+
+def test_select_levels_and_separation():
+    energy = np.array([5.0, 1.0, 3.0, 2.0, 4.0])
+    parity = np.array([0, 1, 1, 0, 1])
+    level = np.array([5, 1, 3, 2, 4])
+    np.testing.assert_array_equal(level_statistics.select_levels(energy, parity, level, None, "both"), [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(level_statistics.select_levels(energy, parity, level, 3, "odd"), [1, 3])
+    np.testing.assert_array_equal(level_statistics.select_levels(energy, parity, level, 4, "even"), [2])
+    with pytest.raises(ValueError, match="regime"):
+        level_statistics.select_levels(energy, parity, level, 3, "all")
+    assert level_statistics.separation_fraction([-0.1, 0.2, 0.3, -0.05], [True, False, False, False]) == 0.75
+    assert level_statistics.separation_fraction([0.0], [True]) == 0.0  # omega = 0 is on neither side
+
+
+def test_level_stats_known_answers():
+    rng = np.random.default_rng(1)
+    poisson = np.cumsum(rng.exponential(size=3000))
+    st = level_statistics.level_stats(poisson)
+    assert st["n"] == 3000 and st["bins"] == 50 and st["s"].shape == (2999,)
+    assert abs(st["omega"]) < 0.1 and abs(st["omega_mle"]) < 0.1
+    assert st["mean_r"] == pytest.approx(2 * np.log(2) - 1, abs=0.02)
+    goe = []
+    for _ in range(6):  # bulk of GOE matrices: Wigner-Dyson spacings
+        a = rng.normal(size=(400, 400))
+        e = np.linalg.eigvalsh(a + a.T)
+        goe.append(e[100:300])
+    omegas = [level_statistics.level_stats(e)["omega_mle"] for e in goe]
+    assert np.mean(omegas) == pytest.approx(1.0, abs=0.2)
+    assert np.mean([level_statistics.level_stats(e)["mean_r"] for e in goe]) == pytest.approx(0.5307, abs=0.03)
+
+
+# ------------------------------------------------------------------------------------------------ verdict-time
+def test_verdict_time_tiny(eval_resources, tmp_path):
+    exp, m = _run("verdict-time", eval_resources, tmp_path)
+    assert [f["file"] for f in exp["figures"]] == ["verdict-time.png"]
+    assert m["cnn_seconds_total"] > 0 and m["stats_seconds_total"] > 0
+    assert m["verdict_speedup"] == pytest.approx(m["stats_seconds_total"] / m["cnn_seconds_total"])
+    assert 0 <= m["cnn_verdict_correct"] <= 1 and 0 <= m["cnn_inference_share"] < 1
+    assert 0 < m["cnn_eigensolve_share"] < 1
+    for eta in ("1_3", "0p5"):
+        assert 0 <= m[f"cnn_confidence_eta_{eta}"] <= 1
+    assert m["omega_eta_0p5_verdict"] > m["omega_eta_1_3_verdict"]  # the integrable spectrum is less repelled
+    rows = (tmp_path / "tiny" / "verdict-time.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 and "cnn_eigensolve_seconds" in rows[0]
+
+
+def test_verdict_helpers(eval_resources):
+    from tests.conftest import EVAL_TB_ID
+
+    setup = verdict_time.dataset_window(EVAL_TB_ID, "local")
+    assert setup == {"g": 10.0, "window": (10, 39), "image_size": 16}  # the tiny fixture's generation config
+    v = verdict_time.cnn_verdict([[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]])
+    assert v["integrable"] and v["fraction"] == pytest.approx(2 / 3) and v["confidence"] == pytest.approx(0.7)
+    assert not verdict_time.cnn_verdict([[0.5, 0.5], [0.9, 0.1]])["integrable"]
+    best = verdict_time.fastest([{"stages": {"a": 1.0, "b": 2.0}, "k": 1}, {"stages": {"a": 0.5, "b": 2.0}, "k": 2}])
+    assert best["k"] == 2 and best["seconds"] == 2.5
+
+
+# ------------------------------------------------------------------------------------------------ missing data
+def test_missing_dataset_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "empty-hub"))
+    res = Resources("mini", build=False, progress=False, source="local")
+    doc = evaluate("mini", ["level-statistics"], out=tmp_path, resources=res, progress=False)
+    exp = doc["experiments"]["level-statistics"]
+    assert exp["status"] == "missing"
+    assert "qchaos/twobody-mini" in exp["error"] and "qchaos generate twobody --preset mini" in exp["error"]
+    with pytest.raises(MissingResourceError):
+        res.model("density-cnn")
