@@ -124,7 +124,7 @@ def load_scan(ctx):
     from modeling.data import load_table
 
     src = ctx.resources.source
-    scan = dict(load_table(ctx.resources.dataset("twobody"), "wavefunctions", source=src))
+    scan = dict(load_table(ctx.resources.dataset("twobody-images"), "wavefunctions", source=src))
     train_test = {"test": load_table(ctx.resources.dataset("twobody-train"), "wavefunctions", "test", source=src)}
     return scan, train_test
 
@@ -138,7 +138,7 @@ def scan_eta(ctx, models: list, train_etas, stat, what: str = "eta scan") -> dic
     """
     scan, train_test = load_scan(ctx)
     for m in models:
-        check_image_size(m, scan, f"dataset {ctx.resources.dataset('twobody')}")
+        check_image_size(m, scan, f"dataset {ctx.resources.dataset('twobody-images')}")
         check_image_size(m, train_test, f"dataset {ctx.resources.dataset('twobody-train')}")
     scan_etas = np.unique(np.concatenate([split_etas(t) for t in scan.values()]))
     plan = scan_plan(scan_etas, train_etas)
@@ -256,7 +256,7 @@ def run(ctx) -> dict:
     ctx.save_figure(plot_scan(scan, stats, len(seeds), "accuracy", "density CNN accuracy against the mass ratio"),
                     "accuracy_vs_eta",
                     f"Fig. 12: accuracy of the density CNN (trained on eta = {_fmt_etas(train_etas)}) on every mass "
-                    f"ratio of {ctx.resources.dataset('twobody')}; band = min / max over seeds {seeds}, line = mean. "
+                    f"ratio of {ctx.resources.dataset('twobody-images')}; band = min / max over seeds {seeds}, line = mean. "
                     "Training ratios (open diamonds): their test rows only; every other ratio: all rows (never "
                     "seen). Dashed: the integrable ratios 1/3 and 1.")
     rows = {"eta": scan["eta"], "training_ratio": scan["seen"], "n": scan["n"], "mean": stats["mean"],

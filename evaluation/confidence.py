@@ -79,7 +79,7 @@ def is_integrable_eta(eta: float) -> int:
 def _label_names(ctx) -> list:
     from modeling.data import load_table
 
-    table = load_table(ctx.resources.dataset("twobody"), "wavefunctions", "test", source=ctx.resources.source)
+    table = load_table(ctx.resources.dataset("twobody-images"), "wavefunctions", "test", source=ctx.resources.source)
     return list(table.features["label"].names)
 
 
@@ -110,7 +110,7 @@ def run(ctx) -> dict:
 
     at = np.flatnonzero(np.abs(eta - INTEGRABLE[0]) <= ETA_TOL)
     if at.size == 0:
-        raise ValueError(f"dataset {ctx.resources.dataset('twobody')}: has no eta = 1/3 rows; the confidence at 1/3 "
+        raise ValueError(f"dataset {ctx.resources.dataset('twobody-images')}: has no eta = 1/3 rows; the confidence at 1/3 "
                          "is the experiment's result")
     k = int(at[0])
     per_seed = scan["values"][:, k]

@@ -4,13 +4,14 @@
 
 * :meth:`Resources.dataset` — the repo id of a published dataset, by role:
 
-  ======================  ===========================  ================================  ============================
-  role                    what for                     ``mini``                          ``paper``
-  ======================  ===========================  ================================  ============================
-  ``twobody``             spectra + images over eta    ``qchaos/twobody-mini``           ``qchaos/twobody-paper``
-  ``twobody-train``       the density models' data     ``qchaos/twobody-mini``           ``qchaos/twobody-paper-cnn``
-  ``tribaker``            resonances, closed + open    ``qchaos/tribaker-mini``          ``qchaos/tribaker-paper``
-  ======================  ===========================  ================================  ============================
+  ======================  ================================  =========================  ============================
+  role                    what for                          ``mini``                   ``paper``
+  ======================  ================================  =========================  ============================
+  ``twobody``             spectra over eta (g = 10)         ``qchaos/twobody-mini``    ``qchaos/twobody-paper``
+  ``twobody-images``      images over eta (Figs. 12-13)     ``qchaos/twobody-mini``    ``qchaos/twobody-paper-scan``
+  ``twobody-train``       the density models' data          ``qchaos/twobody-mini``    ``qchaos/twobody-paper-cnn``
+  ``tribaker``            resonances, closed + open         ``qchaos/tribaker-mini``   ``qchaos/tribaker-paper``
+  ======================  ================================  =========================  ============================
 
   A dataset missing from the local hub (``$QCHAOS_HUB``) is generated and published (``qchaos generate`` +
   ``qchaos publish``) when ``build`` is on; otherwise :class:`MissingResourceError` says how to make it.
@@ -29,6 +30,7 @@ __all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
 
 DATASET_ROLES = {
     "twobody": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper")},
+    "twobody-images": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-scan")},
     "twobody-train": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-cnn")},
     "tribaker": {"mini": ("tribaker", "mini"), "paper": ("tribaker", "paper")},
 }

@@ -23,7 +23,9 @@ MODELS: dict[str, dict] = {
         "revision": None, "sha256": None,
         "model_class": "DensityCNN",
         "description": "CNN telling integrable from non-integrable two-atom Hamiltonians from the probability "
-                       "density of one eigenstate (Lang et al., arXiv:2402.16244)",
+                       "density of one eigenstate (Lang et al., arXiv:2402.16244). Shipped checkpoint: trained here "
+                       "on qchaos/twobody-paper-cnn, the paper's scale (levels 200-1199 at 100 x 100, g = 100) for "
+                       "the training mass ratios 1/3, 1/2, 3/4, 1 (2800 training images), 2 CPU cores",
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
         "classes": _TWOBODY_CLASSES,
@@ -33,7 +35,8 @@ MODELS: dict[str, dict] = {
         "revision": None, "sha256": None,
         "model_class": "DensityCNN",
         "description": "DensityCNN adversarially trained on original + FGSM + quantum-perturbation samples "
-                       "(Lang et al., arXiv:2402.16244, section 'adversarial learning')",
+                       "(Lang et al., arXiv:2402.16244, section 'adversarial learning'). Shipped checkpoint: trained "
+                       "here on qchaos/twobody-paper-cnn (the paper's scale, see density-cnn-twobody-paper)",
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
         "classes": _TWOBODY_CLASSES,
@@ -43,7 +46,9 @@ MODELS: dict[str, dict] = {
         "revision": None, "sha256": None,
         "model_class": "QuantumLocalizationNet",
         "description": "coherent-state 'quantum' layer + AlexNet-like CNN classifying resonances of the open "
-                       "quantum tribaker map as localized or not (Montes et al., arXiv:2406.00363)",
+                       "quantum tribaker map as localized or not (Montes et al., arXiv:2406.00363). Shipped "
+                       "checkpoint: trained here on qchaos/tribaker-paper, the paper-scale dataset (N = 30..177, "
+                       "5 + 5 states per N, closed and R = 0.2 together), 64 x 64 coherent-state centres, compact CNN",
         "input": "right and left resonance eigenvectors R, L (complex, length N = 30..177, any N)",
         "input_shape": ["N", 2],
         "classes": _TRIBAKER_CLASSES,
@@ -71,7 +76,14 @@ DATASETS: dict[str, dict] = {
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
         "classes": _TWOBODY_CLASSES,
         "description": "the DensityCNN training data at the paper's scale: 100 x 100 images of levels 200-1199 of the "
-                       "four training mass ratios 1/3, 1/2, 3/4, 1 at g = 10 (what the shipped checkpoints saw)",
+                       "four training mass ratios 1/3, 1/2, 3/4, 1 at g = 100 (what the shipped checkpoints saw)",
+    },
+    "qchaos/twobody-paper-scan": {
+        "revision": None, "system": "twobody", "preset": "paper-scan",
+        "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
+        "classes": _TWOBODY_CLASSES,
+        "description": "the images of the DensityCNN experiments over the paper's eta grid (0.01 steps, 0.005 near the "
+                       "integrable ratios, the D_2n ratios): levels 200-1199 at 100 x 100, g = 100 (Figs. 12-13)",
     },
     "qchaos/tribaker-mini": {
         "revision": None, "system": "tribaker", "preset": "mini",

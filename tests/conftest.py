@@ -49,6 +49,7 @@ def eval_resources(eval_hub, tmp_path, monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield Resources("tiny", build=True, progress=False, source="local", runs_dir=tmp_path / "runs",
-                    datasets={"twobody": EVAL_TB_ID, "twobody-train": EVAL_TB_ID, "tribaker": EVAL_TRI_ID},
+                    datasets={"twobody": EVAL_TB_ID, "twobody-images": EVAL_TB_ID, "twobody-train": EVAL_TB_ID,
+                              "tribaker": EVAL_TRI_ID},
                     train_overrides={"epochs": 1, "batch_size": 8, "grid_size": 8})
     torch.set_num_threads(before)

@@ -177,7 +177,8 @@ def test_robustness_missing_checkpoint_is_a_clear_error(eval_hub, tmp_path, monk
     shutil.copytree(eval_hub / "datasets", hub / "datasets")  # datasets only: no checkpoint, whatever ran before
     monkeypatch.setenv("QCHAOS_HUB", str(hub))
     resources = Resources("tiny", build=False, progress=False, source="local", runs_dir=tmp_path / "runs",
-                          datasets={"twobody": EVAL_TB_ID, "twobody-train": EVAL_TB_ID, "tribaker": EVAL_TRI_ID})
+                          datasets={"twobody": EVAL_TB_ID, "twobody-images": EVAL_TB_ID, "twobody-train": EVAL_TB_ID,
+                                    "tribaker": EVAL_TRI_ID})
     doc = evaluate("tiny", ["robustness"], out=tmp_path / "reports", resources=resources, progress=False)
     entry = doc["experiments"]["robustness"]
     assert entry["status"] == "missing"

@@ -461,3 +461,16 @@ def test_cli_train_end_to_end(tmp_path, hub, capsys):
     assert data["epochs"][0].keys() >= {"train_loss", "train_accuracy", "validation_loss", "validation_accuracy"}
     rc = main(["train", "density-cnn", "--dataset", TRI_ID, "--quiet"])
     assert rc == 2 and "holds the tribaker system" in capsys.readouterr().err
+
+
+def test_train_settings_reject_bad_values_by_name():
+    from modeling.train import settings_for
+
+    with pytest.raises(ValueError, match="schedule = 'linear': must be 'constant' or 'cosine'"):
+        settings_for("density-cnn", "mini", schedule="linear")
+    with pytest.raises(ValueError, match="lr = -0.1: must be > 0"):
+        settings_for("density-cnn", "mini", lr=-0.1)
+    with pytest.raises(ValueError, match="preset = 'huge'"):
+        settings_for("quantum-net", "huge")
+    paper = settings_for("density-cnn", "paper")
+    assert paper.schedule == "cosine" and paper.dataset == "qchaos/twobody-paper"

@@ -348,7 +348,8 @@ def test_push_pull_from_hub_and_offline(tmp_path):
 # -- (f) registry and `qchaos list` --------------------------------------------------------------------------------
 MODEL_IDS = ["qchaos/density-cnn-adv-twobody-paper", "qchaos/density-cnn-twobody-paper",
              "qchaos/quantum-net-tribaker-paper"]
-DATASET_IDS = ["qchaos/tribaker-mini", "qchaos/tribaker-paper", "qchaos/twobody-mini", "qchaos/twobody-paper"]
+DATASET_IDS = ["qchaos/tribaker-mini", "qchaos/tribaker-paper", "qchaos/twobody-mini", "qchaos/twobody-paper",
+               "qchaos/twobody-paper-cnn", "qchaos/twobody-paper-scan"]
 
 
 def test_registry_lists_and_gets(tmp_path, monkeypatch):
@@ -359,8 +360,8 @@ def test_registry_lists_and_gets(tmp_path, monkeypatch):
     cnn = registry.get_model("density-cnn-twobody-paper")
     assert cnn == registry.get_model("qchaos/density-cnn-twobody-paper")
     assert cnn["kind"] == "model" and cnn["model_class"] == "DensityCNN" and cnn["input_shape"] == [1, 100, 100]
-    assert cnn["classes"] == ["non-integrable", "integrable"] and cnn["dataset"] == "qchaos/twobody-paper"
-    assert cnn["sha256"] is None and cnn["revision"] is None  # not trained yet
+    assert cnn["classes"] == ["non-integrable", "integrable"] and cnn["dataset"] == "qchaos/twobody-paper-cnn"
+    assert len(cnn["sha256"]) == 64 and cnn["revision"] is None  # shipped in the local hub, not on a remote Hub
     net = registry.get_model("quantum-net-tribaker-paper")
     assert net["model_class"] == "QuantumLocalizationNet" and net["classes"] == ["localized", "non-localized"]
     assert net["dataset"] == "qchaos/tribaker-paper" and net["dataset_config"] == "resonances"
@@ -396,7 +397,7 @@ def test_cli_list(tmp_path, monkeypatch, capsys):
     entries = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in entries] == MODEL_IDS
     assert {e["name"]: e["local"] for e in entries} == dict(zip(MODEL_IDS, [False, False, True]))
-    assert all(e["sha256"] is None and e["input_shape"] and e["classes"] and e["dataset"] for e in entries)
+    assert all(len(e["sha256"]) == 64 and e["input_shape"] and e["classes"] and e["dataset"] for e in entries)
 
     assert main(["list", "datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -414,3 +415,33 @@ def test_cli_list(tmp_path, monkeypatch, capsys):
 
 if __name__ == "__main__":  # the client subprocess of test_push_pull_from_hub_and_offline
     _client_main(sys.argv[1], json.loads(sys.argv[2]))
+
+
+# -- (g) the shipped pretrained checkpoints --------------------------------------------------------------------------
+SHIPPED_HUB = Path(__file__).resolve().parents[1] / "hub"
+
+
+@pytest.mark.parametrize("repo_id", MODEL_IDS)
+def test_shipped_checkpoints_load_offline_and_match_the_registry(repo_id, monkeypatch):
+    """Every registered model is shipped in the repo's hub folder: small, its weights' sha256 equal to the registry's,
+    loadable with from_pretrained without a network, with the measured accuracies recorded (>= 99% on test)."""
+    import modeling.density_cnn  # noqa: F401 - register the classes
+    import modeling.quantum_net  # noqa: F401
+    from modeling.hub_model import HubModel
+    from qchaos import registry
+
+    monkeypatch.setenv("QCHAOS_HUB", str(SHIPPED_HUB))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    entry = registry.get_model(repo_id)
+    folder = SHIPPED_HUB / "models" / repo_id
+    weights = folder / "model.safetensors"
+    assert weights.stat().st_size < 8 * 2**20  # a few MB
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == entry["sha256"]
+    model = HubModel.from_pretrained(repo_id, source="local")
+    assert type(model).__name__ == entry["model_class"]
+    meta = model.get_meta()
+    assert meta["dataset"] == entry["dataset"]
+    accuracy = meta["metrics"]["accuracy"]
+    split = "test" if "test" in accuracy else "validation"
+    assert accuracy[split] >= 0.99
+    assert (folder / "README.md").read_text().count(f"{accuracy[split]:.4f}") >= 1
