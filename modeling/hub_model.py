@@ -166,7 +166,9 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         rows = []
         for name, value in sorted(metrics.items()):
             for split, v in (sorted(value.items()) if isinstance(value, dict) else [("", value)]):
-                rows.append((name, split or "-", f"{v:.4g}" if isinstance(v, float) else v))
+                for sub, w in (sorted(v.items()) if isinstance(v, dict) else [("", v)]):  # e.g. per reflectivity
+                    where = ", ".join(x for x in (split, sub) if x) or "-"
+                    rows.append((name, where, f"{w:.4g}" if isinstance(w, float) else w))
         cls = type(self)
         variables = dict(
             model_name=meta.get("name") or cls.__name__, repo_id=meta.get("name") or f"{DEFAULT_ORG}/<name>",

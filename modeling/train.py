@@ -27,7 +27,8 @@ the model is built, ``torch.use_deterministic_algorithms(True)`` during training
 seeded by ``seed`` and ``num_workers=0``, adversarial eps drawn from a generator seeded by ``seed + 1``.
 
 Metrics recorded in the checkpoint's meta (best epoch): ``accuracy`` and ``loss`` per split (train, validation,
-test, holdout as present); for the density models also ``fgsm_accuracy`` (eps = ``fgsm_eps``) and
+test, holdout as present); for quantum-net ``accuracy_by_R`` (per split, closed ``R=1`` and open); for the density
+models also ``fgsm_accuracy`` (eps = ``fgsm_eps``) and
 ``quantum_accuracy`` (eps = ``quantum_eps``, partners from all loaded states) on validation / test.
 """
 
@@ -46,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["MODEL_KINDS", "TRAIN_PRESETS", "TrainSettings", "TrainResult", "settings_for", "default_repo_id",
-           "train", "evaluate"]
+           "train", "evaluate", "reflectivity_accuracy"]
 
 MODEL_KINDS = {"density-cnn": "twobody", "density-cnn-adv": "twobody", "quantum-net": "tribaker"}
 """Model kind -> system of its dataset."""
@@ -360,6 +361,20 @@ def _robust_metrics(model, data: dict, settings: TrainSettings) -> dict:
     return {k: v for k, v in out.items() if v}
 
 
+def reflectivity_accuracy(model, data: dict, device: str = "cpu") -> dict:
+    """Accuracy per split and per reflectivity of a quantum-net: ``{split: {"R=1": acc, "R=0.2": acc}}``
+    (``data``: split -> :class:`~modeling.data.ResonanceData`; R = 1 is the closed map)."""
+    out = {}
+    for split, d in data.items():
+        if len(d) == 0:
+            continue
+        out[split] = {}
+        for R in sorted(set(d.R.tolist()), reverse=True):
+            keep = d.R == R
+            out[split][f"R={R:g}"] = evaluate(model, d.x[keep], d.label[keep], device=device)["accuracy"]
+    return out
+
+
 def train(model: str, preset: str = "mini", dataset: str | None = None, *, seed: int = 0, epochs: int | None = None,
           push: bool = False, repo_id: str | None = None, log_path=None, save: bool = True, progress: bool = True,
           source: str = "auto", **overrides) -> TrainResult:
@@ -524,6 +539,8 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                 metrics["accuracy"][split], metrics["loss"][split] = ev["accuracy"], ev["loss"]
         if settings.system == "twobody":
             metrics.update(_robust_metrics(net, data, settings))
+        else:
+            metrics["accuracy_by_R"] = reflectivity_accuracy(net, data, dev)
     net.cpu()
     log["best_epoch"] = best_epoch
     log["final"] = metrics

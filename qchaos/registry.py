@@ -1,7 +1,8 @@
 """The registry of the package's known Hub repos: pretrained models and published datasets (``qchaos list``).
 
 Entries are plain data. A model entry pins the Hub ``revision`` (commit) and the ``sha256`` of its
-``model.safetensors``; ``None`` for both means "not trained/published yet". ``HubModel.from_pretrained``
+``model.safetensors``: the shipped checkpoint in the repository's ``hub/models/`` folder; ``revision`` stays ``None``
+until the checkpoint is pushed to a remote Hub (``sha256`` None: not trained yet). ``HubModel.from_pretrained``
 (``modeling.hub_model``) uses them when it downloads a registered model from a Hub (revision pinned, weights
 checked against the sha256); a model in the local hub folder is checked against its own ``qchaos.json`` only (a
 locally retrained model may differ from the registry).
@@ -20,7 +21,7 @@ _TRIBAKER_CLASSES = ["localized", "non-localized"]
 
 MODELS: dict[str, dict] = {
     "qchaos/density-cnn-twobody-paper": {
-        "revision": None, "sha256": None,
+        "revision": None, "sha256": "7c0e7218b5fbb5d5d022473ffcc9c07f62dc51506986664fe3fdaf572159a8d7",
         "model_class": "DensityCNN",
         "description": "CNN telling integrable from non-integrable two-atom Hamiltonians from the probability "
                        "density of one eigenstate (Lang et al., arXiv:2402.16244). Shipped checkpoint: trained here "
@@ -32,7 +33,7 @@ MODELS: dict[str, dict] = {
         "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/density-cnn-adv-twobody-paper": {
-        "revision": None, "sha256": None,
+        "revision": None, "sha256": "30695ae38c6851ef9a826ebe2681e84c080bb316eca2eae63878c5e4f8853862",
         "model_class": "DensityCNN",
         "description": "DensityCNN adversarially trained on original + FGSM + quantum-perturbation samples "
                        "(Lang et al., arXiv:2402.16244, section 'adversarial learning'). Shipped checkpoint: trained "
@@ -43,7 +44,7 @@ MODELS: dict[str, dict] = {
         "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/quantum-net-tribaker-paper": {
-        "revision": None, "sha256": None,
+        "revision": None, "sha256": "ecb93062a206ce9552092eda6f7ff9fad1c29baf940fe3c5a5d12fdd8f80befd",
         "model_class": "QuantumLocalizationNet",
         "description": "coherent-state 'quantum' layer + AlexNet-like CNN classifying resonances of the open "
                        "quantum tribaker map as localized or not (Montes et al., arXiv:2406.00363). Shipped "
@@ -89,7 +90,7 @@ DATASETS: dict[str, dict] = {
         "revision": None, "system": "tribaker", "preset": "mini",
         "configs": ["resonances", "spectra"], "default_config": "resonances",
         "classes": _TRIBAKER_CLASSES,
-        "description": "open quantum tribaker map, small preset: N = 30..63, closed and partially open, "
+        "description": "open quantum tribaker map, small preset: N = 30..117, closed and partially open, "
                        "resonance vectors + 32 x 32 LR/Husimi images",
     },
     "qchaos/tribaker-paper": {
