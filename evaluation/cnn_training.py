@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .core import ETA_TOL, INTEGRABLE
+from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "cnn-training"
@@ -40,11 +42,6 @@ PARAMS = {
     "paper": {"seeds": [0, 1, 2, 3, 4], "near_window": 0.02},
 }
 
-INTEGRABLE = (1.0 / 3.0, 1.0)
-"""The Bethe-ansatz integrable mass ratios."""
-
-ETA_TOL = 1e-9
-"""Two mass ratios are the same when they differ by at most this."""
 
 
 # -- pure helpers -------------------------------------------------------------------------------------------------
@@ -224,10 +221,6 @@ def _train_seeds(ctx, seeds, **overrides) -> list:
         ctx.log(f"training density-cnn, seed {s}" + (f", {overrides}" if overrides else ""))
         runs.append(ctx.resources.train("density-cnn", seed=int(s), **overrides))
     return runs
-
-
-def _metric(value, description: str) -> dict:
-    return {"value": float(value), "description": description}
 
 
 def _fmt_etas(etas) -> str:

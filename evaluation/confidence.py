@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cnn_training import ETA_TOL, INTEGRABLE, band, contains_eta, plot_scan, scan_eta
+from generation.presets import is_integrable
+
+from .cnn_training import band, plot_scan, scan_eta
+from .core import ETA_TOL, INTEGRABLE
 
 NAME = "confidence"
 TITLE = "Integrability confidence against eta of a net trained on eta = 1 and one non-integrable ratio (Fig. 13)"
@@ -73,7 +76,7 @@ def nearest_unseen(etas, seen, target: float, label_of, side: str | None = None)
 
 def is_integrable_eta(eta: float) -> int:
     """1 for eta = 1/3 or 1 (to 1e-9), else 0 — the dataset's labels."""
-    return int(contains_eta(INTEGRABLE, eta))
+    return int(is_integrable(eta))
 
 
 def _label_names(ctx) -> list:

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EXPERIMENT_MODULES", "PRESETS", "Context", "get_experiment", "experiment_names", "to_jsonable",
-           "metric_value"]
+from generation.twobody.bethe import INTEGRABLE_ETAS
+
+__all__ = ["EXPERIMENT_MODULES", "PRESETS", "INTEGRABLE", "ETA_TOL", "Context", "get_experiment",
+           "experiment_names", "to_jsonable", "metric", "metric_value"]
 
 EXPERIMENT_MODULES = (
     "ed_accuracy",        # 1  two atoms: ED vs Bethe ansatz, horizontal levels (Figs. 1-2)
@@ -44,6 +46,13 @@ EXPERIMENT_MODULES = (
 
 PRESETS = ("tiny", "mini", "paper")
 """``tiny``: the tests' configuration; ``mini``: ``make evaluate`` (minutes); ``paper``: the full reproduction."""
+
+
+INTEGRABLE = tuple(sorted(INTEGRABLE_ETAS.values()))
+"""The Bethe-ansatz integrable mass ratios (1/3, 1)."""
+
+ETA_TOL = 1e-9
+"""Two mass ratios are the same when they differ by at most this."""
 
 
 def experiment_names() -> list[str]:
@@ -83,6 +92,11 @@ def to_jsonable(obj):
         v = float(obj)
         return v if math.isfinite(v) else None
     return obj
+
+
+def metric(value, description: str) -> dict:
+    """A metric entry with its one-line description (the report shows it beside the key)."""
+    return {"value": value, "description": description}
 
 
 def metric_value(metric) -> float | None:

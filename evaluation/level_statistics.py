@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .core import ETA_TOL
+from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "level-statistics"
@@ -45,7 +47,6 @@ PARAMS = {
 }
 
 REGIMES = {"both": "both parities mixed", "odd": "odd parity only"}
-ETA_TOL = 1e-9
 
 
 # ------------------------------------------------------------------------------------------------ pure helpers
@@ -255,10 +256,6 @@ def _fine_text(fine: list[dict], level_counts) -> str:
         text += (f" With {counts[0]} levels the integrable points are not below omega_c = 0; they are with "
                  f"{counts[-1]} (the paper too finds omega more negative with more levels, Fig. 8).")
     return text
-
-
-def _metric(value, description: str) -> dict:
-    return {"value": value, "description": description}
 
 
 def run(ctx) -> dict:

@@ -75,8 +75,7 @@ class Resources:
     # -- datasets ---------------------------------------------------------------------------------------------------
     def dataset(self, role: str) -> str:
         """The repo id of the dataset of ``role`` (``twobody``, ``twobody-train``, ``tribaker``), made if missing."""
-        from qchaos.hub import DEFAULT_ORG
-        from qchaos.registry import local_status
+        from qchaos.hub import DEFAULT_ORG, local_repo_path
 
         if role in self.datasets:
             return self.datasets[role]
@@ -87,21 +86,16 @@ class Resources:
                              "repo_id}}")
         system, gen_preset = DATASET_ROLES[role][self.preset]
         repo_id = f"{DEFAULT_ORG}/{system}-{gen_preset}"
-        present = self._dataset_present(repo_id)
-        if not present:
+        folder = local_repo_path(repo_id)
+        if not (folder / "README.md").is_file():
             how = (f"qchaos generate {system} --preset {gen_preset} && qchaos publish {system} --preset {gen_preset}")
             if not self.build:
                 raise MissingResourceError(
-                    f"dataset {repo_id} is not in the local hub ({local_status_path(repo_id)}); make it with `{how}` "
+                    f"dataset {repo_id} is not in the local hub ({folder}); make it with `{how}` "
                     f"(or run `make evaluate PRESET={self.preset}`, which builds what is missing)")
             self._build_dataset(system, gen_preset, how)
         self.datasets[role] = repo_id
         return repo_id
-
-    def _dataset_present(self, repo_id: str) -> bool:
-        from qchaos.hub import local_repo_path
-
-        return (local_repo_path(repo_id) / "README.md").is_file()
 
     def _build_dataset(self, system: str, gen_preset: str, how: str) -> None:
         from qchaos.cli import main
@@ -149,7 +143,7 @@ class Resources:
         model = None
         if (folder / "qchaos.json").is_file():
             model = HubModel.from_pretrained(repo_id, source="local")
-            stale = self._stale(model)
+            stale = self._stale(model, kind)
             if stale:
                 if not self.build:
                     raise MissingResourceError(f"checkpoint {repo_id}: {stale}; retrain it with `{self._how(kind)}`")
@@ -169,19 +163,15 @@ class Resources:
         return (f"qchaos train {kind} --preset {self.train_preset} --dataset {self.dataset(MODEL_ROLES[kind])}"
                 + (f" --repo-id {self.model_repo_id(kind)}" if self.preset == "paper" else ""))
 
-    def _stale(self, model) -> str:
-        """Why a local checkpoint does not belong to the current dataset ('' if it does)."""
+    def _stale(self, model, kind: str) -> str:
+        """Why a local checkpoint of ``kind`` does not belong to the current dataset ('' if it does)."""
         from modeling.data import dataset_info
 
-        meta = model.get_meta()
-        kind = meta.get("training", {}).get("model") or meta.get("name", "")
-        role = next((r for k, r in MODEL_ROLES.items() if str(meta.get("name", "")).split("/")[-1].startswith(k)),
-                    None)
-        wanted = meta.get("training", {}).get("dataset_config_hash")
-        if role is None or wanted is None:
+        wanted = model.get_meta().get("training", {}).get("dataset_config_hash")
+        if wanted is None:
             return ""
         try:
-            have = dataset_info(self.dataset(role)).get("config_hash")
+            have = dataset_info(self.dataset(MODEL_ROLES[kind])).get("config_hash")
         except Exception:  # noqa: BLE001 - a dataset we cannot read is not a reason to retrain
             return ""
         if have and have != wanted:
@@ -211,9 +201,3 @@ def _short(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
-
-
-def local_status_path(repo_id: str) -> str:
-    from qchaos.hub import local_repo_path
-
-    return str(local_repo_path(repo_id))

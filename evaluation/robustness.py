@@ -38,6 +38,7 @@ import torch
 
 from modeling.density_cnn import density_images
 
+from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "robustness"
@@ -202,10 +203,6 @@ def _example(models, attacks, test, index, partners, fgsm_max, quantum_max):
              "p_integrable": {n: float(m.predict_proba(img)[0, m.classes.index("integrable")])
                               for n, m in models.items()}}
             for name, img in images]
-
-
-def _metric(value, description: str) -> dict:
-    return {"value": float(value), "description": description}
 
 
 def run(ctx) -> dict:
