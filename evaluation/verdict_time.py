@@ -13,12 +13,12 @@ a dataset), both routes start from nothing but (eta, g) and end with a verdict:
   (``ctx.resources.model``) classifies every state. Verdict: integrable if the majority of the states is
   classified integrable; the mean integrable confidence is reported too. Stages: eigensolve, images, inference.
 * **Route B (level statistics).** The converged spectrum with as many levels as the statistics need,
-  ``solve_spectrum(eta, g, stat_levels, basis_factor)`` (Richardson-extrapolated, as the dataset's spectra), both
-  parities mixed, unfolding + Brody histogram fit with floor(sqrt(n)/10)*10 bins (``generation.spectra``).
-  Verdict: integrable if omega < 0 (the critical line omega_c = 0). Stages: eigensolve, fit.
+  ``solve_spectrum(eta, g, stat_levels, basis_factor)`` (``basis_factor`` of ``PARAMS``, Richardson-extrapolated,
+  as the dataset's spectra), both parities mixed, unfolding + Brody histogram fit with floor(sqrt(n)/10)*10 bins
+  (``generation.spectra``). Verdict: integrable if omega < 0 (the critical line omega_c = 0). Stages: eigensolve, fit.
 
 Window, P and g are read from the training dataset itself (its ``wavefunctions`` rows: ``level`` range, ``psi``
-shape, ``g``); ``basis_factor`` is the generator's default 2 (the published tables do not record it). Timing:
+shape, ``g``), ``basis_factor`` from the generation config in its manifest (8 for the paper-scale images). Timing:
 ``time.perf_counter`` per stage, one process, the machine's default threads for both routes, the two routes
 interleaved in every repeat (A B A B ...) and the fastest repeat of each route kept; one untimed warm-up of both
 routes on a small problem first (imports, caches). The model is loaded before timing (a trained CNN is at hand;
@@ -50,9 +50,10 @@ STAGE_COLORS = {"eigensolve": "tab:gray", "images": "tab:orange", "inference": "
 
 # ------------------------------------------------------------------------------------------------ helpers
 def dataset_window(repo_id: str, source: str) -> dict:
-    """The image setup of a two-atom training dataset: ``{"g", "window": (lo, hi), "image_size"}`` from its
-    ``wavefunctions`` rows (every split: the stored level range, the psi shape, the single g)."""
-    from modeling.data import load_table
+    """The image setup of a two-atom training dataset: ``{"g", "window": (lo, hi), "image_size", "basis_factor"}``
+    from its ``wavefunctions`` rows (every split: the stored level range, the psi shape, the single g) and, for the
+    basis size, the generation config in its manifest (else the generator's default 2)."""
+    from modeling.data import dataset_info, load_table
 
     splits = load_table(repo_id, "wavefunctions", None, source=source)
     levels, gs, size = [], set(), None
@@ -64,7 +65,9 @@ def dataset_window(repo_id: str, source: str) -> dict:
     if len(gs) != 1:
         raise ValueError(f"dataset {repo_id}: its images have several g {sorted(gs)}; one is needed")
     lv = np.concatenate(levels)
-    return {"g": float(gs.pop()), "window": (int(lv.min()), int(lv.max())), "image_size": size}
+    config = dataset_info(repo_id).get("config") or {}
+    return {"g": float(gs.pop()), "window": (int(lv.min()), int(lv.max())), "image_size": size,
+            "basis_factor": float(config.get("basis_factor", 2.0))}
 
 
 def cnn_verdict(proba) -> dict:
@@ -163,18 +166,18 @@ def run(ctx) -> dict:
     if tuple(model.input_shape[-2:]) != (setup["image_size"],) * 2:
         raise ValueError(f"density-cnn expects {tuple(model.input_shape[-2:])} images, its dataset {repo} has "
                          f"{setup['image_size']}")
-    g, window, size, bf = setup["g"], setup["window"], setup["image_size"], p["basis_factor"]
+    g, window, size, bf = setup["g"], setup["window"], setup["image_size"], setup["basis_factor"]
     ctx.log(f"g = {g:g}, CNN window levels {window[0]}-{window[1]} at {size}x{size}; statistics on "
             f"{p['stat_levels']} levels; warm-up")
     route_cnn(model, 0.45, g, (1, 10), size, bf)
-    route_statistics(0.45, g, 40, bf)
+    route_statistics(0.45, g, 40, p["basis_factor"])
 
     rows = []
     for eta in ctx.bar(p["etas"], desc="verdicts"):
         runs_a, runs_b = [], []
         for _ in range(p["repeats"]):
             runs_a.append(route_cnn(model, eta, g, window, size, bf))
-            runs_b.append(route_statistics(eta, g, p["stat_levels"], bf))
+            runs_b.append(route_statistics(eta, g, p["stat_levels"], p["basis_factor"]))
         a, b = fastest(runs_a), fastest(runs_b)
         truth = is_integrable(parse_eta(eta))
         row = {"eta": parse_eta(eta), "eta_text": str(eta), "integrable": truth,

@@ -487,6 +487,7 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
         publisher_version=_package_version(), params=params, n_points=len(src.points), n_present=len(src.present),
         missing="\n".join(missing), split_rule=_split_rule(system, seed, held_desc), split_seed=seed,
         split_rows="\n".join(split_rows), file_rows=file_rows, image_size=cfg_dict.get("image_size"),
+        basis_factor=cfg_dict.get("basis_factor"),
         n_states=n_rows,
     )
     text = str(card)
@@ -589,8 +590,8 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
                              f"{sum(splits[STATE_CONFIG[system]].values())})")
         manifest = {
             "format": MANIFEST_FORMAT, "repo_id": repo_id, "system": system, "preset": src.attrs.get("preset"),
-            "config_hash": src.attrs.get("config_hash"), "default_config": STATE_CONFIG[system],
-            "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
+            "config_hash": src.attrs.get("config_hash"), "config": src.attrs.get("config"),
+            "default_config": STATE_CONFIG[system], "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
             "split_seed": split_seed, "holdout": sorted(held), "missing_points": src.missing, "files": files,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -27,7 +27,8 @@ def eval_hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalhub")
     hub = root / "hub"
     for system, config, task, repo in (
-        ("twobody", TwobodyConfig(etas=EVAL_ETAS, levels=80, window=(10, 39), image_size=16), tb_task, EVAL_TB_ID),
+        ("twobody", TwobodyConfig(etas=EVAL_ETAS, levels=80, window=(10, 39), image_size=16,
+                                  basis_factor=3.0), tb_task, EVAL_TB_ID),
         ("tribaker", TribakerConfig(N0=30, K=6, per_side=3, image_size=16), tri_task, EVAL_TRI_ID),
     ):
         store = root / f"{system}.zarr"

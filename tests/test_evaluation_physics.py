@@ -140,7 +140,8 @@ def test_verdict_helpers(eval_resources):
     from tests.conftest import EVAL_TB_ID
 
     setup = verdict_time.dataset_window(EVAL_TB_ID, "local")
-    assert setup == {"g": 10.0, "window": (10, 39), "image_size": 16}  # the tiny fixture's generation config
+    # the tiny fixture's generation config (basis_factor from the published manifest)
+    assert setup == {"g": 10.0, "window": (10, 39), "image_size": 16, "basis_factor": 3.0}
     v = verdict_time.cnn_verdict([[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]])
     assert v["integrable"] and v["fraction"] == pytest.approx(2 / 3) and v["confidence"] == pytest.approx(0.7)
     assert not verdict_time.cnn_verdict([[0.5, 0.5], [0.9, 0.1]])["integrable"]

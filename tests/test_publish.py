@@ -202,6 +202,7 @@ def test_repo_layout_card_and_manifest(published):
     assert "data/wavefunctions/train-00001-of-00002.parquet" in files
     manifest = json.loads((tb.path / "data/manifest.json").read_text())
     assert set(manifest["files"]) == {f for f in files if f.endswith(".parquet")}
+    assert manifest["config"]["levels"] == 60 and manifest["config"]["basis_factor"] == 2.0  # generation config
     for rel, entry in manifest["files"].items():
         assert entry["sha256"] == hashlib.sha256((tb.path / rel).read_bytes()).hexdigest()
     card = (tb.path / "README.md").read_text()

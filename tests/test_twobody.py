@@ -321,6 +321,52 @@ def test_eigenstates_are_eigenvectors_of_the_full_hamiltonian():
     assert np.all(vectors[other] == 0.0)
 
 
+def test_degenerate_free_fermion_states_come_out_as_the_bethe_states():
+    """eta = 1: the exchange-antisymmetric states do not feel the contact interaction and are degenerate whenever
+    n^2 + m^2 = n'^2 + m'^2 (65 = 1 + 64 = 16 + 49). A solver returns any rotation of such an eigenspace; the
+    canonical choice must be the free-fermion Bethe states, two product states each with weights +-1/sqrt(2), the
+    same for the dense and the slicing solver."""
+    from generation.twobody.basis import energy0
+    from generation.twobody.images import fix_sign
+
+    e65 = float(energy0(np.array([1]), np.array([8]), 1.0)[0])
+    assert np.isclose(e65, float(energy0(np.array([4]), np.array([7]), 1.0)[0]))
+    spec = solve_spectrum(1.0, 10.0, 60, extrapolate=False)
+    levels = spec.level[np.isclose(spec.raw, e65, rtol=1e-12, atol=0)]
+    assert levels.size == 2
+    for method in ("dense", "slice"):
+        rows, basis, vectors = eigenstates(spec, int(levels.min()), int(levels.max()), method=method)
+        vectors = fix_sign(vectors)
+        pairs = set()
+        for v in vectors:
+            big = np.flatnonzero(np.abs(v) > 1e-8)
+            assert big.size == 2, f"{method}: a superposition of {big.size // 2} free-fermion states"
+            np.testing.assert_allclose(np.sort(v[big]), [-2 ** -0.5, 2 ** -0.5], atol=1e-8)
+            pairs.add(tuple(sorted((int(basis.n[big[0]]), int(basis.m[big[0]])))))
+        assert pairs == {(1, 8), (4, 7)}
+        if method == "dense":
+            first = vectors
+        else:
+            np.testing.assert_allclose(vectors, first, atol=1e-8)
+
+
+def test_resolve_degeneracies_only_rotates_inside_degenerate_eigenspaces():
+    from generation.twobody.spectrum import degenerate_groups, resolve_degeneracies
+
+    e = np.array([1.0, 2.0, 2.0 + 1e-12, 3.0, 3.0, 3.0, 4.0])
+    assert [g.tolist() for g in degenerate_groups(e)] == [[0], [1, 2], [3, 4, 5], [6]]
+    rng = np.random.default_rng(1)
+    v, _ = np.linalg.qr(rng.normal(size=(9, 7)))
+    q = np.arange(9.0) ** 2
+    out = resolve_degeneracies(e, v, q)
+    np.testing.assert_array_equal(out[:, [0, 6]], v[:, [0, 6]])
+    np.testing.assert_allclose(out.T @ out, np.eye(7), atol=1e-12)
+    for g in ([1, 2], [3, 4, 5]):  # same eigenspaces, now diagonalising diag(q)
+        np.testing.assert_allclose(out[:, g] @ out[:, g].T, v[:, g] @ v[:, g].T, atol=1e-12)
+        qg = out[:, g].T @ (q[:, None] * out[:, g])
+        np.testing.assert_allclose(qg, np.diag(np.diag(qg)), atol=1e-10)
+
+
 # --------------------------------------------------------------------------------------------- bad input
 
 
