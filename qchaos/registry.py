@@ -21,11 +21,12 @@ _TRIBAKER_CLASSES = ["localized", "non-localized"]
 
 MODELS: dict[str, dict] = {
     "qchaos/density-cnn-twobody-paper": {
-        "revision": None, "sha256": "7c0e7218b5fbb5d5d022473ffcc9c07f62dc51506986664fe3fdaf572159a8d7",
+        "revision": None, "sha256": "1a2cdb1d0759adafe86d3e2e8e3024c7b460f61f4d8946e98d72137625e623eb",
         "model_class": "DensityCNN",
         "description": "CNN telling integrable from non-integrable two-atom Hamiltonians from the probability "
                        "density of one eigenstate (Lang et al., arXiv:2402.16244). Shipped checkpoint: trained here "
-                       "on qchaos/twobody-paper-cnn, the paper's scale (levels 200-1199 at 100 x 100, g = 100) for "
+                       "on qchaos/twobody-paper-cnn, the paper's scale (levels 200-1199 at 100 x 100, g = 100, "
+                       "eigenvectors from 8 basis states per level) for "
                        "the training mass ratios 1/3, 1/2, 3/4, 1 (2800 training images), 2 CPU cores",
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
@@ -33,7 +34,7 @@ MODELS: dict[str, dict] = {
         "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/density-cnn-adv-twobody-paper": {
-        "revision": None, "sha256": "30695ae38c6851ef9a826ebe2681e84c080bb316eca2eae63878c5e4f8853862",
+        "revision": None, "sha256": "6a880e4f622aa550e360a90aa65dd7cecf6bc70a10d810160e0d3bd4a357815f",
         "model_class": "DensityCNN",
         "description": "DensityCNN adversarially trained on original + FGSM + quantum-perturbation samples "
                        "(Lang et al., arXiv:2402.16244, section 'adversarial learning'). Shipped checkpoint: trained "
@@ -77,7 +78,8 @@ DATASETS: dict[str, dict] = {
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
         "classes": _TWOBODY_CLASSES,
         "description": "the DensityCNN training data at the paper's scale: 100 x 100 images of levels 200-1199 of the "
-                       "four training mass ratios 1/3, 1/2, 3/4, 1 at g = 100 (what the shipped checkpoints saw)",
+                       "four training mass ratios 1/3, 1/2, 3/4, 1 at g = 100, 8 basis states per level (what the shipped "
+                       "checkpoints saw)",
     },
     "qchaos/twobody-paper-scan": {
         "revision": None, "system": "twobody", "preset": "paper-scan",
