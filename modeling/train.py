@@ -74,7 +74,7 @@ TRAIN_PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
-_TWOBODY_ONLY = ("etas", "adversarial", "fgsm_eps", "quantum_eps")
+_TWOBODY_ONLY = ("etas", "augment", "adversarial", "fgsm_eps", "quantum_eps")
 _TRIBAKER_ONLY = ("grid_size", "arch", "reflectivity", "max_N")
 
 
@@ -91,6 +91,9 @@ class TrainSettings:
         schedule: learning rate over the run: ``"constant"`` or ``"cosine"`` (cosine annealing per step from ``lr``
             to 0 over all epochs).
         etas: (density models) mass ratios used for train/validation/test; None = 1/3, 0.5, 0.75, 1 (those present).
+        augment: (density models) train on each image under a random symmetry of the square (D4: mirrors and the
+            transposition, which map the billiard onto an equivalent one with the same label; see
+            :mod:`modeling.augment`). Validation and test images are never transformed.
         adversarial: (density models) None, ``"fgsm"``, ``"quantum"`` or ``"both"``.
         fgsm_eps, quantum_eps: maxima of the per-sample eps of the adversarial samples (and the eps of the robust
             accuracies reported).
@@ -110,6 +113,7 @@ class TrainSettings:
     lr: float = 1e-3
     schedule: str = "constant"
     etas: tuple[float, ...] | None = None
+    augment: bool = False
     adversarial: str | None = None
     fgsm_eps: float = 0.05
     quantum_eps: float = 0.5
@@ -143,6 +147,10 @@ class TrainSettings:
             raise ValueError(f"reflectivity / max_N: only for quantum-net (tribaker data), not {self.model}")
         if self.system == "tribaker" and self.etas is not None:
             raise ValueError("etas: only for the density models (two-atom data), not quantum-net")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment = {self.augment!r}: must be True or False")
+        if self.system == "tribaker" and self.augment:
+            raise ValueError("augment: only for the density models (two-atom data), not quantum-net")
         if self.max_N is not None and int(self.max_N) < 3:
             raise ValueError(f"max_N = {self.max_N!r}: must be >= 3")
 
@@ -455,6 +463,9 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
             torch.utils.data.TensorDataset(inputs["train"], labels["train"], index), batch_size=settings.batch_size,
             shuffle=True, generator=torch.Generator().manual_seed(settings.seed), num_workers=0)
         adv_gen = torch.Generator().manual_seed(settings.seed + 1)
+        aug_gen = torch.Generator().manual_seed(settings.seed + 2)
+        if settings.augment:
+            from .augment import random_dihedral
         use_fgsm = settings.adversarial in ("fgsm", "both")
         use_quantum = settings.adversarial in ("quantum", "both")
         partner = None
@@ -481,6 +492,8 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
             for xb, yb, ib in tqdm(loader, desc=f"{settings.model} epoch {epoch}/{settings.epochs}", unit="step",
                                    **bar_kw):
                 xb, yb = xb.to(dev), yb.to(dev)
+                if settings.augment:
+                    xb = random_dihedral(xb, aug_gen)
                 parts, ys = [xb], [yb]
                 if use_fgsm:
                     from .attacks import fgsm
@@ -495,7 +508,8 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                     eps = torch.rand(xb.shape[0], generator=adv_gen, dtype=torch.float64) * settings.quantum_eps
                     psi = train_data.psi[ib]
                     phi = train_data.psi[partner[ib]]
-                    parts.append(density_images(quantum_perturbation(psi, phi, eps.to(psi.dtype))).to(dev))
+                    xq = density_images(quantum_perturbation(psi, phi, eps.to(psi.dtype))).to(dev)
+                    parts.append(random_dihedral(xq, aug_gen) if settings.augment else xq)
                     ys.append(yb)
                 x_all, y_all = torch.cat(parts), torch.cat(ys)
                 optimizer.zero_grad(set_to_none=True)

@@ -176,7 +176,7 @@ def _cmd_train(args) -> int:
     result = train(args.model, args.preset, args.dataset, seed=args.seed, epochs=args.epochs, push=args.push,
                    repo_id=args.repo_id, log_path=args.log, progress=not args.quiet, batch_size=args.batch_size,
                    lr=args.lr, schedule=args.schedule, etas=etas, reflectivity=args.R, max_N=args.max_N, arch=args.arch,
-                   grid_size=args.grid_size, device=args.device)
+                   grid_size=args.grid_size, device=args.device, augment=True if args.augment else None)
     if not args.quiet:
         acc = ", ".join(f"{split} {v:.4f}" for split, v in result.metrics.get("accuracy", {}).items())
         print(f"{args.model} on {result.settings.dataset}: best epoch {result.best_epoch}/{result.settings.epochs}; "
@@ -350,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="learning rate schedule: constant, or cosine annealing to 0 (default: the preset's)")
     trn.add_argument("--eta", help="density models: mass ratios to train on, e.g. '0.5,1' (default: 1/3,0.5,0.75,1 "
                                    "as present)")
+    trn.add_argument("--augment", action="store_true",
+                     help="density models: train on each image under a random mirror / transposition (symmetries "
+                          "that map the billiard onto an equivalent one, see modeling.augment)")
     trn.add_argument("--R", type=_float, help="quantum-net: train on this reflectivity only (1 = closed map)")
     trn.add_argument("--max-N", type=_positive_int, help="quantum-net: train on rows with N <= MAX_N only")
     trn.add_argument("--arch", choices=("compact", "alexnet"), help="quantum-net CNN (default: compact)")

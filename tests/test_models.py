@@ -124,6 +124,42 @@ def test_density_cnn_rejects_bad_input():
 
 
 # -- attacks -------------------------------------------------------------------------------------------------------
+def test_dihedral_augmentation_is_the_symmetry_group_of_the_square():
+    from modeling.augment import dihedral, random_dihedral
+
+    x = torch.rand(1, 6, 6, dtype=torch.float64)
+    elements = [dihedral(x, k) for k in range(8)]
+    expected = [torch.rot90(x, r, dims=(-2, -1)) for r in range(4)]
+    expected += [torch.rot90(x.transpose(-1, -2), r, dims=(-2, -1)) for r in range(4)]
+    key = lambda t: tuple(t.flatten().tolist())  # noqa: E731
+    assert {key(e) for e in elements} == {key(e) for e in expected} and len({key(e) for e in elements}) == 8
+    assert torch.equal(dihedral(x, 0), x) and torch.equal(dihedral(x, 3), torch.rot90(x, 2, dims=(-2, -1)))
+    batch = x.expand(200, 6, 6)
+    out = random_dihedral(batch, torch.Generator().manual_seed(0))
+    assert {key(o) for o in out} == {key(e) for e in elements}  # every element drawn, nothing else
+    assert torch.equal(out, random_dihedral(batch, torch.Generator().manual_seed(0)))
+    per_image = dihedral(torch.rand(3, 1, 5, 5), torch.tensor([0, 4, 7]))
+    assert per_image.shape == (3, 1, 5, 5)
+    with pytest.raises(ValueError, match="k: must be in 0..7"):
+        dihedral(x, 8)
+    with pytest.raises(ValueError, match="square images"):
+        dihedral(torch.rand(2, 4, 5), 1)
+
+
+def test_twobody_densities_have_the_symmetries_the_augmentation_relies_on(twobody):
+    """Known answers: every density is invariant under the parity (x1, x2) -> (1 - x1, 1 - x2), the 180° rotation;
+    at eta = 1 also under the exchange x1 <-> x2; at eta = 0.5 not under the exchange (a genuine new image)."""
+    from modeling.augment import dihedral
+
+    train = twobody["train"]
+    img = train.images
+    assert torch.allclose(dihedral(img, 3), img, atol=1e-5)
+    equal = torch.isclose(train.eta, torch.tensor(1.0, dtype=torch.float64))
+    assert equal.any() and (~equal).any()
+    assert torch.allclose(dihedral(img[equal], 4), img[equal], atol=1e-5)
+    assert (dihedral(img[~equal], 4) - img[~equal]).abs().amax(dim=(1, 2)).min() > 0.05
+
+
 def test_fgsm_increases_the_loss_within_the_box(twobody):
     train = twobody["train"]
     model = _seeded_cnn(0, train.images)
@@ -375,7 +411,7 @@ def runs(hub, tmp_path_factory):
     of each saved to the local hub), and one density-cnn-adv run with another seed."""
     tmp = tmp_path_factory.mktemp("runs")
     out = {}
-    for model, kw in (("density-cnn-adv", dict(epochs=2, batch_size=8)),
+    for model, kw in (("density-cnn-adv", dict(epochs=2, batch_size=8, augment=True)),
                       ("quantum-net", dict(epochs=2, batch_size=8, grid_size=8))):
         out[model] = [_train(tmp, model, f"{model}-{k}", seed=5, save=k == 0, **kw) for k in range(2)]
     out["other-seed"] = _train(tmp, "density-cnn-adv", "other", seed=6, save=False, epochs=1, batch_size=8)
@@ -472,5 +508,9 @@ def test_train_settings_reject_bad_values_by_name():
         settings_for("density-cnn", "mini", lr=-0.1)
     with pytest.raises(ValueError, match="preset = 'huge'"):
         settings_for("quantum-net", "huge")
+    with pytest.raises(ValueError, match="augment: only for the density models"):
+        settings_for("quantum-net", "mini", augment=True)
+    with pytest.raises(ValueError, match="augment = 'yes': must be True or False"):
+        settings_for("density-cnn", "mini", augment="yes")
     paper = settings_for("density-cnn", "paper")
     assert paper.schedule == "cosine" and paper.dataset == "qchaos/twobody-paper"
