@@ -591,7 +591,8 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
         manifest = {
             "format": MANIFEST_FORMAT, "repo_id": repo_id, "system": system, "preset": src.attrs.get("preset"),
             "config_hash": src.attrs.get("config_hash"), "config": src.attrs.get("config"),
-            "default_config": STATE_CONFIG[system], "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
+            "default_config": STATE_CONFIG[system],
+            "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
             "split_seed": split_seed, "holdout": sorted(held), "missing_points": src.missing, "files": files,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

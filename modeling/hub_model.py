@@ -56,6 +56,12 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
 
     classes: tuple[str, ...] = ()  # names of the output classes, in logit order
     predict_batch_size: int = 256  # samples per forward pass in predict_proba
+    input_shape: tuple | None = None  # shape of one input sample (may be set per instance in __init__)
+    input_description: str = ""
+
+    def __init__(self):
+        super().__init__()
+        self.hub_meta: dict = {}
 
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
@@ -69,12 +75,6 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         finally:
             self.train(was)
         return torch.cat(out) if out else torch.empty(0, len(self.classes))
-    input_shape: tuple | None = None  # shape of one input sample (may be set per instance in __init__)
-    input_description: str = ""
-
-    def __init__(self):
-        super().__init__()
-        self.hub_meta: dict = {}
 
     # -- metadata --------------------------------------------------------------------------------------------------
     def set_meta(self, **meta) -> HubModel:

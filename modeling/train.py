@@ -24,7 +24,8 @@ Models and data:
 
 Determinism: same settings + same data + CPU -> identical metrics and weights: ``torch.manual_seed(seed)`` before
 the model is built, ``torch.use_deterministic_algorithms(True)`` during training, a DataLoader with a generator
-seeded by ``seed`` and ``num_workers=0``, adversarial eps drawn from a generator seeded by ``seed + 1``.
+seeded by ``seed`` and ``num_workers=0``, adversarial eps drawn from a generator seeded by ``seed + 1``, symmetry
+augmentation from one seeded by ``seed + 2``.
 
 Metrics recorded in the checkpoint's meta (best epoch): ``accuracy`` and ``loss`` per split (train, validation,
 test, holdout as present); for quantum-net ``accuracy_by_R`` (per split, closed ``R=1`` and open); for the density
@@ -464,14 +465,14 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
             shuffle=True, generator=torch.Generator().manual_seed(settings.seed), num_workers=0)
         adv_gen = torch.Generator().manual_seed(settings.seed + 1)
         aug_gen = torch.Generator().manual_seed(settings.seed + 2)
-        if settings.augment:
-            from .augment import random_dihedral
+        from .attacks import PartnerBank, fgsm, quantum_perturbation
+        from .augment import random_dihedral
+        from .density_cnn import density_images
+
         use_fgsm = settings.adversarial in ("fgsm", "both")
         use_quantum = settings.adversarial in ("quantum", "both")
         partner = None
         if use_quantum:
-            from .attacks import PartnerBank
-
             bank = PartnerBank(train_data.psi, train_data.label, train_data.level, train_data.eta, train_data.g)
             partner = torch.as_tensor(bank.partner_index(bank.label, bank.level, bank.eta, bank.g))
 
@@ -496,15 +497,10 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                     xb = random_dihedral(xb, aug_gen)
                 parts, ys = [xb], [yb]
                 if use_fgsm:
-                    from .attacks import fgsm
-
                     eps = torch.rand(xb.shape[0], generator=adv_gen, dtype=torch.float64) * settings.fgsm_eps
                     parts.append(fgsm(net, xb, yb, eps.to(xb.dtype).to(dev)))
                     ys.append(yb)
                 if use_quantum:
-                    from .attacks import quantum_perturbation
-                    from .density_cnn import density_images
-
                     eps = torch.rand(xb.shape[0], generator=adv_gen, dtype=torch.float64) * settings.quantum_eps
                     psi = train_data.psi[ib]
                     phi = train_data.psi[partner[ib]]

@@ -73,12 +73,19 @@ def check_count(value, name: str) -> int:
     return int(value)
 
 
+def tie_groups(energy: np.ndarray, rtol: float = _TIE_RTOL) -> np.ndarray:
+    """Group number (0, 1, ...) of each entry of an ascending ``energy`` array: neighbours closer than
+    ``rtol * max(|E|, 1)`` share one group (ties / degenerate levels). Shape (k,), int64."""
+    e = np.asarray(energy, dtype=np.float64)
+    if e.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(np.diff(e) > rtol * np.maximum(np.abs(e[1:]), 1.0))])
+
+
 def rank_levels(energy: np.ndarray, n: np.ndarray, m: np.ndarray, rtol: float = _TIE_RTOL) -> np.ndarray:
     """Permutation ordering levels by energy; energies equal to ``rtol`` (relative) are ties, ordered by (n, m)."""
     order = np.argsort(energy, kind="stable")
-    e = energy[order]
-    group = np.concatenate([[0], np.cumsum(np.diff(e) > rtol * np.maximum(np.abs(e[1:]), 1.0))])
-    return order[np.lexsort((m[order], n[order], group))]
+    return order[np.lexsort((m[order], n[order], tie_groups(energy[order], rtol)))]
 
 
 def masses(eta: float) -> tuple[float, float]:

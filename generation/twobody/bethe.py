@@ -61,7 +61,6 @@ INTEGRABLE_ETAS = {"1/3": 1.0 / 3.0, "1": 1.0}
 """The Bethe-ansatz integrable mass ratios accepted here (name -> value)."""
 
 _ETA_ATOL = 1e-12
-_TIE_RTOL = 1e-12
 _EPS = np.finfo(np.float64).eps
 _MAXITER = 200
 

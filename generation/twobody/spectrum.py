@@ -26,12 +26,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .basis import PARITIES, Basis, basis_by_count, check_count, check_g, parse_eta, rank_levels
+from .basis import PARITIES, Basis, basis_by_count, check_count, check_g, parse_eta, rank_levels, tie_groups
 from .eigensolve import METHODS, block_eigh
 from .hamiltonian import BlockHamiltonian
 
 MIN_BASIS = 1600
 """Smallest basis (both parities) ever used: below it ED costs nothing and few-level requests still converge."""
+
+LEVEL_TIE_RTOL = 1e-10
+"""Computed levels closer than this (relative) are ties for the level numbering, ordered by (n, m)."""
+
+DEGENERACY_RTOL = 1e-9
+"""Levels of one parity block closer than this (relative) form one degenerate eigenspace (looser than
+``LEVEL_TIE_RTOL``: it must hold the eigenvalues of a degenerate group as the slicing solver returns them)."""
 
 RICHARDSON_FACTOR = 4
 """Ratio of the two basis sizes used for extrapolation (error ~ dim^-1/2 => E = 2 E(4d) - E(d))."""
@@ -226,7 +233,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     else:
         energy, error = a["raw"], np.full(a["raw"].size, np.nan if g != 0.0 else 0.0)
     # the other parity's levels beyond the requested block are not all computed: rank only what is complete
-    order = rank_levels(np.where(np.isnan(energy), a["raw"], energy), a["n"], a["m"], rtol=1e-10)
+    order = rank_levels(np.where(np.isnan(energy), a["raw"], energy), a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
     level = np.empty(order.size, np.int64)
     level[order] = np.arange(1, order.size + 1)
     if len(codes) == 2:
@@ -252,18 +259,12 @@ def block_index_range(spectrum: Spectrum, level_lo: int, level_hi: int) -> dict[
     return out
 
 
-DEGENERACY_RTOL = 1e-9
-"""Levels of one parity block closer than this (relative to the energy) form one degenerate eigenspace."""
-
-
 def degenerate_groups(energy: np.ndarray, rtol: float = DEGENERACY_RTOL) -> list[np.ndarray]:
     """Index runs of ascending ``energy`` whose neighbours differ by at most ``rtol * max(1, |E|)``."""
-    energy = np.asarray(energy, dtype=np.float64)
-    if energy.size == 0:
+    groups = tie_groups(energy, rtol)
+    if groups.size == 0:
         return []
-    close = np.diff(energy) <= rtol * np.maximum(1.0, np.abs(energy[1:]))
-    starts = np.flatnonzero(np.r_[True, ~close])
-    return np.split(np.arange(energy.size), starts[1:])
+    return np.split(np.arange(groups.size), np.flatnonzero(np.diff(groups)) + 1)
 
 
 def tie_break_operator(block: Basis) -> np.ndarray:
