@@ -40,6 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from generation.twobody.basis import tie_groups
+from generation.twobody.spectrum import near_exact
+
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "ed-accuracy"
@@ -92,24 +95,14 @@ def relative_error(approx: np.ndarray, exact: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(approx, dtype=float) - exact) / np.abs(exact)
 
 
-def flag_horizontal(energy: np.ndarray, exact: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
-    """Which ``energy`` (k,) equal one of the exact g-independent energies ``exact`` (h,) to ``rtol`` (bool (k,))."""
-    energy = np.asarray(energy, dtype=float)
-    exact = np.sort(np.asarray(exact, dtype=float))
-    if exact.size == 0:
-        return np.zeros(energy.shape, bool)
-    j = np.searchsorted(exact, energy)
-    hi, lo = np.clip(j, 0, exact.size - 1), np.clip(j - 1, 0, exact.size - 1)
-    near = np.minimum(np.abs(exact[hi] - energy), np.abs(exact[lo] - energy))
-    return near <= rtol * np.maximum(np.abs(energy), 1.0)
+flag_horizontal = near_exact
+"""Which energies equal one of the exact g-independent energies (the generator's test, ``spectrum.near_exact``)."""
 
 
 def distinct_count(energy: np.ndarray, rtol: float = 1e-9) -> int:
     """Number of distinct values of ``energy`` (values equal to ``rtol`` relative count once)."""
-    e = np.sort(np.asarray(energy, dtype=float))
-    if e.size == 0:
-        return 0
-    return int(1 + np.sum(np.diff(e) > rtol * np.maximum(np.abs(e[1:]), 1.0)))
+    groups = tie_groups(np.sort(np.asarray(energy, dtype=float)), rtol)
+    return int(groups[-1] + 1) if groups.size else 0
 
 
 def small_basis_scan(eta: float, gs, n_levels: int, n_basis: int) -> list[dict]:
@@ -302,8 +295,9 @@ def run(ctx) -> dict:
         "description": "1 if every ED spectrum has as many even / odd levels as the exact one (completeness)"}
 
     n_count = p["count_levels"]
-    metrics["horizontal_levels_first_5000" if n_count == 5000 else f"horizontal_levels_first_{n_count}"] = {
-        "value": int(horizontal_energies(n_count).size),
+    n_horizontal = int(horizontal_energies(n_count).size)
+    metrics[f"horizontal_levels_first_{n_count}"] = {
+        "value": n_horizontal,
         "description": f"distinct g-independent energies of eta = 1/3 among the first {n_count} levels (exact D6 "
                        "counting, bethe.horizontal_energies)"}
     ed_counts = _horizontal_counts(third, p["levels"])
@@ -344,5 +338,5 @@ def run(ctx) -> dict:
             f"(paper: 8; the same at every g > 0: {bool(metrics['first_horizontal_level_constant']['value'])}), "
             f"ED finds {metrics['horizontal_levels_ed']['value']} horizontal energies among the first "
             f"{p['levels']} levels against {exact_l} exact, and the exact D6 counting gives "
-            f"{horizontal_energies(n_count).size} among the first {n_count} (paper: 649).")
+            f"{n_horizontal} among the first {n_count} (paper: 649).")
     return {"metrics": metrics, "summary": summary_text}

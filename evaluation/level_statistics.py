@@ -68,20 +68,19 @@ def select_levels(energy, parity, level, n_levels: int | None, regime: str) -> n
     return np.sort(np.asarray(energy, dtype=float)[keep])
 
 
-def level_stats(energies, bins: int | None = None) -> dict:
+def level_stats(energies) -> dict:
     """Spacing statistics of one spectrum (energies (n,), any order).
 
     Returns ``{"n", "bins", "omega", "omega_err", "omega_mle", "mean_r", "s"}``: the number of levels, the histogram
-    bins (default ``default_bins(n)``), the Brody omega of the histogram fit and its standard error, the MLE omega,
-    the mean gap ratio <r> and the unfolded spacings ``s`` (n - 1,) (mean 1).
+    bins (the paper's ``default_bins(n)``), the Brody omega of the histogram fit and its standard error, the MLE
+    omega, the mean gap ratio <r> and the unfolded spacings ``s`` (n - 1,) (mean 1).
     """
-    from generation.spectra import default_bins, fit_brody_hist, fit_brody_mle, mean_gap_ratio, spacings
+    from generation.spectra import fit_brody_hist, fit_brody_mle, mean_gap_ratio, spacings
 
     e = np.asarray(energies, dtype=float)
-    bins = default_bins(e.size) if bins is None else int(bins)
     s = spacings(e)
-    hist = fit_brody_hist(s, bins)
-    return {"n": int(e.size), "bins": bins, "omega": hist.omega, "omega_err": hist.stderr,
+    hist = fit_brody_hist(s)
+    return {"n": int(e.size), "bins": hist.bins, "omega": hist.omega, "omega_err": hist.stderr,
             "omega_mle": fit_brody_mle(s).omega, "mean_r": mean_gap_ratio(e), "s": s}
 
 

@@ -99,13 +99,23 @@ class Spectrum:
                         extrapolated=self.extrapolated, top_rel_error=self.top_rel_error, **arrays)
 
 
+def near_exact(energy: np.ndarray, exact: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+    """Which ``energy`` (k,) equal one of the values ``exact`` (h,, any order) to ``rtol * max(|E|, 1)``: bool (k,)."""
+    energy = np.asarray(energy, dtype=float)
+    exact = np.sort(np.asarray(exact, dtype=float))
+    if exact.size == 0:
+        return np.zeros(energy.shape, bool)
+    j = np.searchsorted(exact, energy)
+    hi, lo = np.clip(j, 0, exact.size - 1), np.clip(j - 1, 0, exact.size - 1)
+    near = np.minimum(np.abs(exact[hi] - energy), np.abs(exact[lo] - energy))
+    return near <= rtol * np.maximum(np.abs(energy), 1.0)
+
+
 def _is_horizontal(ham: BlockHamiltonian, e: np.ndarray) -> np.ndarray:
-    hz = ham.horizontal.energy
-    if hz.size == 0 or ham.g == 0.0:
-        return np.zeros(e.size, bool)
-    j = np.clip(np.searchsorted(hz, e), 1, hz.size - 1)
-    near = np.minimum(np.abs(hz[j] - e), np.abs(hz[j - 1] - e))
-    return near <= 1e-9 * np.maximum(np.abs(e), 1.0)
+    """Which levels ``e`` of a block are its exact g-independent ("horizontal") levels (none at g = 0)."""
+    if ham.g == 0.0:
+        return np.zeros(np.shape(e), bool)
+    return near_exact(e, ham.horizontal.energy)
 
 
 def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -342,5 +352,5 @@ def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, me
         pad *= 2
 
 
-__all__ = ["Spectrum", "solve_spectrum", "eigenstates", "resolve_degeneracies", "degenerate_groups",
+__all__ = ["Spectrum", "solve_spectrum", "eigenstates", "near_exact", "resolve_degeneracies", "degenerate_groups",
            "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
