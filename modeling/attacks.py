@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fgsm", "pgd", "FGSM", "PGD", "grid_norm", "quantum_perturbation", "PartnerBank",
+__all__ = ["fgsm", "pgd", "FGSM", "PGD", "batched_attack", "grid_norm", "quantum_perturbation", "PartnerBank",
            "QuantumPerturbation"]
 
 
@@ -107,6 +107,18 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int = 10, alpha=
         x_adv = x_adv + a * _input_gradient(model, x_adv, y).sign()
         x_adv = torch.minimum(torch.maximum(x_adv, lo), hi)
     return x_adv.detach()
+
+
+def batched_attack(attack, model, x: torch.Tensor, y: torch.Tensor, eps, batch_size: int = 128,
+                   device=None) -> torch.Tensor:
+    """``attack(model, x, y, eps)`` applied to consecutive batches of ``batch_size`` rows (each batch moved to
+    ``device`` when given), the results concatenated (rows in the order of ``x``)."""
+
+    def to(t):
+        return t if device is None else t.to(device)
+
+    return torch.cat([attack(model, to(x[i:i + batch_size]), to(y[i:i + batch_size]), eps)
+                      for i in range(0, len(y), batch_size)])
 
 
 class FGSM:
@@ -203,6 +215,16 @@ class PartnerBank:
             if v.shape[0] != m:
                 raise ValueError(f"{name}: {v.shape[0]} values for {m} states")
         self._index: dict[bytes, int] | None = None
+
+    @classmethod
+    def from_parts(cls, parts) -> PartnerBank:
+        """A bank of every state of ``parts`` (e.g. the splits of a dataset as ``TwobodyData``; anything with the
+        attributes ``psi``, ``label``, ``level``, ``eta`` and ``g``), concatenated in order; parts without rows are
+        skipped."""
+        parts = [p for p in parts if len(p.label)]
+        return cls(torch.cat([p.psi for p in parts]), torch.cat([p.label for p in parts]),
+                   torch.cat([p.level for p in parts]), torch.cat([p.eta for p in parts]),
+                   torch.cat([p.g for p in parts]))
 
     def __len__(self) -> int:
         return self.psi.shape[0]

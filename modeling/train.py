@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -336,31 +335,19 @@ def _tribaker_data(settings: TrainSettings, source: str = "auto") -> dict:
 
 
 # -- the run ------------------------------------------------------------------------------------------------------
-def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False, allow_nan=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def _robust_metrics(model, data: dict, settings: TrainSettings) -> dict:
     """FGSM and quantum-perturbation accuracies of a density model on validation / test (eps = the maxima)."""
-    from .attacks import PartnerBank, QuantumPerturbation, fgsm
+    from .attacks import PartnerBank, QuantumPerturbation, batched_attack, fgsm
     from .density_cnn import density_images
 
-    parts = [d for d in data.values() if len(d)]
-    bank = PartnerBank(torch.cat([d.psi for d in parts]), torch.cat([d.label for d in parts]),
-                       torch.cat([d.level for d in parts]), torch.cat([d.eta for d in parts]),
-                       torch.cat([d.g for d in parts]))
-    quantum = QuantumPerturbation(bank)
+    quantum = QuantumPerturbation(PartnerBank.from_parts(data.values()))
     out = {"fgsm_accuracy": {}, "quantum_accuracy": {}}
     dev = settings.device
     for split in ("validation", "test"):
         d = data.get(split)
         if d is None or len(d) == 0:
             continue
-        adv = torch.cat([fgsm(model, d.images[i:i + 128].to(dev), d.label[i:i + 128].to(dev), settings.fgsm_eps)
-                         for i in range(0, len(d), 128)])
+        adv = batched_attack(fgsm, model, d.images, d.label, settings.fgsm_eps, 128, device=dev)
         out["fgsm_accuracy"][split] = evaluate(model, adv, d.label, device=dev)["accuracy"]
         try:
             psi_q = quantum(model, d.psi, d.label, settings.quantum_eps)
@@ -416,7 +403,7 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
            **overrides) -> TrainResult:
     from tqdm.auto import tqdm
 
-    from qchaos.hub import parse_repo_id
+    from qchaos.hub import parse_repo_id, write_json
 
     start = time.perf_counter()
     settings = settings_for(model, preset, dataset, seed=seed, epochs=epochs, **overrides)
@@ -536,7 +523,7 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                 tqdm.write(f"epoch {epoch}/{settings.epochs}: loss {row['loss']:.4f}, train acc "
                            f"{row['train_accuracy']:.4f}, val loss {val['loss']:.4f}, val acc {val['accuracy']:.4f}")
             log["seconds"] = {"load": load_seconds, "total": time.perf_counter() - start}
-            _write_json(log_path, log)
+            write_json(log_path, log)
 
         # the best epoch, evaluated everywhere
         net.load_state_dict(best[2])
@@ -585,6 +572,6 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
         log["pushed"] = result.pushed
     result.seconds = time.perf_counter() - start
     log["seconds"] = {"load": load_seconds, "total": result.seconds}
-    _write_json(log_path, log)
+    write_json(log_path, log)
     result.log = log
     return result

@@ -62,6 +62,16 @@ def local_repo_path(repo_id: str, repo_type: str = "dataset", root: str | Path |
 
 
 # -- integrity -----------------------------------------------------------------------------------------------------
+def write_json(path: str | Path, obj) -> None:
+    """Write ``obj`` as indented JSON (NaN allowed) atomically: to ``<name>.tmp``, then renamed over ``path``, so an
+    interrupted write never leaves a truncated file. Creates the parent folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False, allow_nan=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
