@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from generation.twobody.bethe import INTEGRABLE_ETAS
+from qchaos.hub import write_json
 
 __all__ = ["EXPERIMENT_MODULES", "PRESETS", "INTEGRABLE", "ETA_TOL", "Context", "get_experiment",
            "experiment_names", "to_jsonable", "metric", "metric_value"]
@@ -56,8 +56,9 @@ ETA_TOL = 1e-9
 
 
 def experiment_names() -> list[str]:
-    """The CLI names of every experiment, in report order."""
-    return [get_experiment(m).NAME for m in EXPERIMENT_MODULES]
+    """The CLI names of every experiment, in report order (an experiment's ``NAME`` is its module name with
+    ``-`` for ``_``)."""
+    return [m.replace("_", "-") for m in EXPERIMENT_MODULES]
 
 
 def get_experiment(name: str):
@@ -156,10 +157,10 @@ class Context:
         """Write the data behind a figure beside it: ``fmt="json"`` (any JSON-able object) or ``"csv"`` (a list
         of dicts with the same keys, or a dict of equal-length columns). Returns the file name."""
         path = self._file(suffix, fmt)
-        tmp = path.with_name(path.name + ".tmp")
         if fmt == "json":
-            tmp.write_text(json.dumps(to_jsonable(obj), indent=1) + "\n", encoding="utf-8")
+            write_json(path, to_jsonable(obj))
         elif fmt == "csv":
+            tmp = path.with_name(path.name + ".tmp")
             rows = obj
             if isinstance(obj, dict):
                 keys = list(obj)
@@ -169,9 +170,9 @@ class Context:
                 writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
                 writer.writeheader()
                 writer.writerows(rows)
+            tmp.replace(path)
         else:
             raise ValueError(f"fmt = {fmt!r}: must be 'json' or 'csv'")
-        tmp.replace(path)
         self.data.append(path.name)
         return path.name
 

@@ -26,13 +26,17 @@ def load_targets(path=None) -> dict:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
+def _within(x, t, tol):
+    return abs(x - t) <= tol
+
+
 _OPS = {
     ">=": lambda x, t, tol: x >= t - tol,
     "<=": lambda x, t, tol: x <= t + tol,
     ">": lambda x, t, tol: x > t,
     "<": lambda x, t, tol: x < t,
-    "==": lambda x, t, tol: abs(x - t) <= tol,
-    "approx": lambda x, t, tol: abs(x - t) <= tol,
+    "==": _within,
+    "approx": _within,
 }
 
 

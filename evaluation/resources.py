@@ -111,13 +111,13 @@ class Resources:
     # -- models -----------------------------------------------------------------------------------------------------
     def model_repo_id(self, kind: str) -> str:
         """The repo id of the reference checkpoint of ``kind`` for this preset."""
-        from modeling.train import default_repo_id, settings_for
+        from modeling.train import MODEL_KINDS, default_repo_id, settings_for
 
         if self.preset == "paper":
+            from qchaos.hub import DEFAULT_ORG
             from qchaos.registry import MODELS
 
-            system = MODEL_ROLES[kind].split("-")[0]
-            repo_id = f"qchaos/{kind}-{system}-paper"
+            repo_id = f"{DEFAULT_ORG}/{kind}-{MODEL_KINDS[kind]}-paper"
             if repo_id in MODELS:
                 return repo_id
         settings = settings_for(kind, self.train_preset, self.dataset(MODEL_ROLES[kind]))
@@ -146,22 +146,24 @@ class Resources:
             stale = self._stale(model, kind)
             if stale:
                 if not self.build:
-                    raise MissingResourceError(f"checkpoint {repo_id}: {stale}; retrain it with `{self._how(kind)}`")
+                    raise MissingResourceError(f"checkpoint {repo_id}: {stale}; retrain it with "
+                                               f"`{self._how(kind, repo_id)}`")
                 print(f"checkpoint {repo_id}: {stale}; retraining", flush=True)
                 model = None
         elif not self.build:
             raise MissingResourceError(f"checkpoint {repo_id} is not in the local hub ({folder}); train it with "
-                                       f"`{self._how(kind)}` (or run `make evaluate PRESET={self.preset}`)")
+                                       f"`{self._how(kind, repo_id)}` (or run `make evaluate PRESET={self.preset}`)")
         if model is None:
-            print(f"training {repo_id} (seed 0): {self._how(kind)}", flush=True)
+            print(f"training {repo_id} (seed 0): {self._how(kind, repo_id)}", flush=True)
             model = self._train(kind, seed=0, save=True, repo_id=repo_id).model
         model.eval()
         self._models[kind] = model
         return model
 
-    def _how(self, kind: str) -> str:
+    def _how(self, kind: str, repo_id: str) -> str:
+        """The command that trains the reference checkpoint ``repo_id`` of ``kind``."""
         return (f"qchaos train {kind} --preset {self.train_preset} --dataset {self.dataset(MODEL_ROLES[kind])}"
-                + (f" --repo-id {self.model_repo_id(kind)}" if self.preset == "paper" else ""))
+                + (f" --repo-id {repo_id}" if self.preset == "paper" else ""))
 
     def _stale(self, model, kind: str) -> str:
         """Why a local checkpoint of ``kind`` does not belong to the current dataset ('' if it does)."""

@@ -20,6 +20,8 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qchaos.hub import write_json
+
 from .core import PRESETS, Context, experiment_names, get_experiment, to_jsonable
 from .report import load_targets, render_report
 from .resources import MissingResourceError, Resources
@@ -29,7 +31,8 @@ __all__ = ["evaluate", "write_report"]
 FORMAT = "qchaos-evaluate/1"
 
 
-def _meta(seconds: float) -> dict:
+def _static_meta() -> dict:
+    """The part of ``meta`` that does not change during a run (version, commit, torch, threads, machine)."""
     import torch
 
     from generation.store import provenance
@@ -37,7 +40,11 @@ def _meta(seconds: float) -> dict:
     prov = provenance()
     return {"version": prov.get("package_version"), "git_commit": prov.get("git_commit"), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "machine": f"{platform.machine()} {platform.system()}, "
-            f"{_cpu_count()} CPUs", "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            f"{_cpu_count()} CPUs"}
+
+
+def _meta(static: dict, seconds: float) -> dict:
+    return {**static, "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "seconds": round(seconds, 2)}
 
 
@@ -94,7 +101,8 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
     """
     if preset not in PRESETS:
         raise ValueError(f"preset = {preset!r}: must be one of {list(PRESETS)}")
-    selected = experiment_names() if not names else [get_experiment(n).NAME for n in names]
+    order = experiment_names()  # report order
+    selected = order if not names else [get_experiment(n).NAME for n in names]
     folder = Path(out) / preset
     folder.mkdir(parents=True, exist_ok=True)
     resources = resources or Resources(preset, build=build, progress=progress, runs_dir=folder / "runs")
@@ -102,8 +110,10 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
     previous = _read_json(folder / "results.json")
     doc = {"format": FORMAT, "preset": preset, "meta": {},
            "experiments": dict((previous or {}).get("experiments", {})) if names else {}}
-    # keep report order
-    order = experiment_names()
+    if previous is not None:  # saved first, so that an interrupted run does not lose it
+        write_json(folder / "results.previous.json", previous)
+    static_meta = _static_meta()
+    results = None
     start = time.perf_counter()
     failed = []
     for i, name in enumerate(selected, 1):
@@ -130,16 +140,20 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         entry["figures"], entry["data"] = ctx.figures, ctx.data
         doc["experiments"][name] = entry
         doc["experiments"] = {k: doc["experiments"][k] for k in order if k in doc["experiments"]}
-        doc["meta"] = _meta(time.perf_counter() - start)
-        _write_text(folder / "results.json", json.dumps(to_jsonable(doc), indent=1) + "\n")
+        doc["meta"] = _meta(static_meta, time.perf_counter() - start)
+        results = to_jsonable(doc)
+        write_json(folder / "results.json", results)
         if progress:
             verdict = "done" if entry["status"] == "ok" else entry["status"].upper()
             print(f"[{i}/{len(selected)}] {name}: {verdict} in {entry['seconds']:.1f} s", flush=True)
             if entry["status"] != "ok":
                 print(f"    {entry['error'].splitlines()[0]}", flush=True)
-    if previous is not None:
-        _write_text(folder / "results.previous.json", json.dumps(previous, indent=1) + "\n")
-    report = write_report(folder, previous=previous)
+    if results is None:  # nothing ran: the report of the results.json on disk
+        report = write_report(folder, previous=previous)
+    else:
+        report = folder / "report.md"
+        shown = previous if previous is not None else _read_json(folder / "results.previous.json")
+        _write_text(report, render_report(results, load_targets(), shown))
     if progress:
         total = time.perf_counter() - start
         print(f"evaluation [{preset}]: {len(selected) - len(failed)}/{len(selected)} experiments ok in {total:.1f} s "
