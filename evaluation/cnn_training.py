@@ -78,9 +78,12 @@ def band(values: np.ndarray) -> dict:
 
 
 def accuracy_of(model, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of ``images`` (n, P, P) the model assigns to ``labels`` (n,) (argmax of the logits)."""
-    probs = model.predict_proba(images)
-    return float((probs.argmax(dim=1) == labels).double().mean())
+    """Fraction of ``images`` (n, P, P) the model assigns to ``labels`` (n,) (argmax of the logits; NaN for none),
+    in the model's prediction batches, on the images' device."""
+    from modeling.train import evaluate
+
+    return float(evaluate(model, images, labels, batch_size=model.predict_batch_size,
+                          device=images.device)["accuracy"])
 
 
 # -- data ---------------------------------------------------------------------------------------------------------
@@ -126,14 +129,14 @@ def load_scan(ctx):
     return scan, train_test
 
 
-def scan_eta(ctx, models: list, train_etas, stat, what: str = "eta scan") -> dict:
+def scan_eta(ctx, models: list, train_etas, stat, what: str = "eta scan", tables=None) -> dict:
     """``stat(model, images, labels) -> float`` of every model on every mass ratio of :func:`scan_plan`.
 
-    Rows: test rows of ``twobody-train`` for a training ratio, every row of ``twobody`` otherwise. Returns
-    ``{"eta", "seen" (bool), "n" (rows per eta), "values" (n_models, n_eta)}`` as numpy arrays (mass ratios without
-    rows dropped).
+    Rows: test rows of ``twobody-train`` for a training ratio, every row of ``twobody`` otherwise (``tables``: the
+    :func:`load_scan` result when already loaded). Returns ``{"eta", "seen" (bool), "n" (rows per eta), "values"
+    (n_models, n_eta)}`` as numpy arrays (mass ratios without rows dropped).
     """
-    scan, train_test = load_scan(ctx)
+    scan, train_test = load_scan(ctx) if tables is None else tables
     for m in models:
         check_image_size(m, scan, f"dataset {ctx.resources.dataset('twobody-images')}")
         check_image_size(m, train_test, f"dataset {ctx.resources.dataset('twobody-train')}")
@@ -152,14 +155,18 @@ def scan_eta(ctx, models: list, train_etas, stat, what: str = "eta scan") -> dic
             "values": np.array(values, dtype=np.float64).T.reshape(len(models), len(etas))}
 
 
-def reference_test_accuracy(ctx, model) -> tuple[float, int]:
+def reference_test_accuracy(ctx, model, test_table=None) -> tuple[float, int]:
     """Accuracy of ``model`` on the test split of ``twobody-train`` restricted to its training mass ratios (from its
-    meta), and the number of test rows."""
-    from modeling.data import load_twobody
+    meta), and the number of test rows. ``test_table``: that split when already loaded (``load_scan(ctx)[1]
+    ["test"]``)."""
+    from modeling.data import load_twobody, twobody_tensors
     from modeling.train import evaluate
 
     etas = model.get_meta().get("training", {}).get("etas")
-    test = load_twobody(ctx.resources.dataset("twobody-train"), "test", etas, source=ctx.resources.source)
+    if test_table is None:
+        test = load_twobody(ctx.resources.dataset("twobody-train"), "test", etas, source=ctx.resources.source)
+    else:
+        test = twobody_tensors(test_table, etas)
     if test.image_size != model.image_size:
         raise ValueError(f"reference density-cnn takes {model.image_size} x {model.image_size} images, the test "
                          f"split has {test.image_size} x {test.image_size}")
@@ -244,7 +251,8 @@ def run(ctx) -> dict:
                    "steps": first.log["steps"]}, "curves")
 
     ctx.log("Fig. 12: accuracy against eta")
-    scan = scan_eta(ctx, [r.model for r in runs], train_etas, accuracy_of, "accuracy vs eta")
+    tables = load_scan(ctx)
+    scan = scan_eta(ctx, [r.model for r in runs], train_etas, accuracy_of, "accuracy vs eta", tables=tables)
     stats = band(scan["values"])
     ctx.save_figure(plot_scan(scan, stats, len(seeds), "accuracy", "density CNN accuracy against the mass ratio"),
                     "accuracy_vs_eta",
@@ -259,7 +267,7 @@ def run(ctx) -> dict:
 
     ctx.log("reference checkpoint: test accuracy")
     ref = ctx.resources.model("density-cnn")
-    ref_acc, n_test = reference_test_accuracy(ctx, ref)
+    ref_acc, n_test = reference_test_accuracy(ctx, ref, tables[1]["test"])
     meta_acc = ref.get_meta().get("metrics", {}).get("accuracy", {}).get("test")
 
     unseen = ~scan["seen"]

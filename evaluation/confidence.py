@@ -24,7 +24,7 @@ import numpy as np
 
 from generation.presets import is_integrable
 
-from .cnn_training import band, plot_scan, scan_eta
+from .cnn_training import _train_seeds, band, load_scan, plot_scan, scan_eta
 from .core import ETA_TOL, INTEGRABLE
 
 NAME = "confidence"
@@ -79,24 +79,28 @@ def is_integrable_eta(eta: float) -> int:
     return int(is_integrable(eta))
 
 
-def _label_names(ctx) -> list:
+def _label_names(ctx, scan_tables: dict | None = None) -> list:
+    """The ``label`` ClassLabel names of the ``twobody`` dataset's test split (``scan_tables``: its splits when
+    already loaded, ``load_scan(ctx)[0]``)."""
     from modeling.data import load_table
 
-    table = load_table(ctx.resources.dataset("twobody-images"), "wavefunctions", "test", source=ctx.resources.source)
+    if scan_tables is not None and "test" in scan_tables:
+        table = scan_tables["test"]
+    else:
+        table = load_table(ctx.resources.dataset("twobody-images"), "wavefunctions", "test",
+                           source=ctx.resources.source)
     return list(table.features["label"].names)
 
 
 def run(ctx) -> dict:
     seeds = list(ctx.params["seeds"])
     train_etas = tuple(float(e) for e in ctx.params["train_etas"])
-    models = []
-    for s in seeds:
-        ctx.log(f"training density-cnn on eta = {train_etas}, seed {s}")
-        models.append(ctx.resources.train("density-cnn", seed=int(s), etas=train_etas).model)
-    index = integrable_index(models[0].classes, _label_names(ctx))
+    models = [r.model for r in _train_seeds(ctx, seeds, etas=train_etas)]
+    tables = load_scan(ctx)
+    index = integrable_index(models[0].classes, _label_names(ctx, tables[0]))
 
     ctx.log("confidence against eta")
-    scan = scan_eta(ctx, models, train_etas, p_integrable(index), "confidence vs eta")
+    scan = scan_eta(ctx, models, train_etas, p_integrable(index), "confidence vs eta", tables=tables)
     stats = band(scan["values"])
     eta = scan["eta"]
     fig = plot_scan(scan, stats, len(seeds), "confidence P(integrable)",

@@ -103,10 +103,11 @@ def predict(model, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
 
 def gradient_curve(model, attack, images, labels, eps_grid, batch_size: int = 128) -> list[dict]:
     """Group accuracies of ``model`` on ``attack(model, x, y, eps)`` images for every eps of ``eps_grid``."""
+    from modeling.attacks import batched_attack
+
     out = []
     for eps in eps_grid:
-        adv = torch.cat([attack(model, images[i:i + batch_size], labels[i:i + batch_size], float(eps))
-                         for i in range(0, len(labels), batch_size)])
+        adv = batched_attack(attack, model, images, labels, float(eps), batch_size)
         out.append(group_accuracies(predict(model, adv, batch_size), labels))
     return out
 
@@ -136,11 +137,7 @@ def load_states(ctx, etas):
     data = load_twobody(ctx.resources.dataset("twobody-train"), None, etas, source=ctx.resources.source)
     if "test" not in data or len(data["test"]) == 0:
         raise ValueError(f"dataset {ctx.resources.dataset('twobody-train')}: no test rows with eta in {etas}")
-    parts = [d for d in data.values() if len(d)]
-    bank = PartnerBank(torch.cat([d.psi for d in parts]), torch.cat([d.label for d in parts]),
-                       torch.cat([d.level for d in parts]), torch.cat([d.eta for d in parts]),
-                       torch.cat([d.g for d in parts]))
-    return data["test"], bank
+    return data["test"], PartnerBank.from_parts(data.values())
 
 
 # -- figures ------------------------------------------------------------------------------------------------------
@@ -225,7 +222,8 @@ def run(ctx) -> dict:
     partners = bank.partners(test.psi)
     labels = test.label
 
-    clean = {net: group_accuracies(predict(m, test.images, bs), labels) for net, m in models.items()}
+    clean_pred = {net: predict(m, test.images, bs) for net, m in models.items()}
+    clean = {net: group_accuracies(pred, labels) for net, pred in clean_pred.items()}
     curves: dict = {"fgsm": {}, "pgd": {}, "quantum": {}}
     for attack in ctx.bar(("fgsm", "pgd"), desc="gradient attacks"):
         for net, m in models.items():
@@ -252,8 +250,7 @@ def run(ctx) -> dict:
     ctx.save_data([{"net": net, "eps": e, "group": g, "accuracy": c[g]} for net in NETS
                    for e, c in zip(q_grid, curves["quantum"][net]) for g in GROUPS], "quantum", fmt="csv")
 
-    pred0 = predict(models["original"], test.images, bs)
-    ok = torch.nonzero((labels == 1) & (pred0 == 1)).flatten()
+    ok = torch.nonzero((labels == 1) & (clean_pred["original"] == 1)).flatten()
     candidates = ok if len(ok) else torch.nonzero(labels == 1).flatten()
     if len(candidates):
         index = int(candidates[0])
