@@ -55,17 +55,24 @@ def draw_gallery(n_rows: int, size: int, seed: int) -> np.ndarray:
     return rng.choice(n_rows, size=min(int(size), int(n_rows)), replace=False)
 
 
+def _wrap(d):
+    """A coordinate difference on the unit torus wrapped into [-1/2, 1/2)."""
+    return (d + 0.5) % 1.0 - 0.5
+
+
 def torus_displacement(q0, p0, q1, p1) -> np.ndarray:
     """Distance on the unit torus between centres (q0, p0) and (q1, p1) (arrays of one shape); each coordinate
     difference is wrapped into [-1/2, 1/2) first."""
-    dq = (np.asarray(q1, float) - np.asarray(q0, float) + 0.5) % 1.0 - 0.5
-    dp = (np.asarray(p1, float) - np.asarray(p0, float) + 0.5) % 1.0 - 0.5
+    dq = _wrap(np.asarray(q1, float) - np.asarray(q0, float))
+    dp = _wrap(np.asarray(p1, float) - np.asarray(p0, float))
     return np.hypot(dq, dp)
 
 
 def initial_lattice(S: int) -> tuple[np.ndarray, np.ndarray]:
     """The centres' starting lattice as (S, S) arrays [a, b]: q = (a + 1/2)/S, p = (b + 1/2)/S."""
-    g = (np.arange(S) + 0.5) / S
+    from generation.tribaker.coherent import grid_centres
+
+    g = grid_centres(S)
     return np.meshgrid(g, g, indexing="ij")
 
 
@@ -117,11 +124,20 @@ def _show(ax, image, title: str = "", color: str = "black") -> None:
 
 
 def _classify(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Input images (B, S, S), predicted class (B,) and its confidence (B,)."""
-    with torch.no_grad():
-        images = model.images(x).float().cpu().numpy()
-        prob = model.predict_proba(x).float().cpu().numpy()
-    return images, prob.argmax(axis=1), prob.max(axis=1)
+    """Input images (B, S, S), predicted class (B,) and its confidence (B,).
+
+    The coherent-state images are computed once and fed to the CNN as ``model.forward`` does, in eval mode (the
+    mode is restored), softmax over the logits as ``model.predict_proba``."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            images = model.images(x)
+            logits = model.classifier(model.features(images.unsqueeze(1)))
+            prob = torch.softmax(logits, dim=-1).float().cpu().numpy()
+    finally:
+        model.train(was)
+    return images.float().cpu().numpy(), prob.argmax(axis=1), prob.max(axis=1)
 
 
 def _gallery(ctx, model, data, which: str, R: float) -> dict:
@@ -219,8 +235,8 @@ def _centres(ctx, layer, zoom: float = 0.25) -> dict:
     fig.colorbar(sc, ax=ax, label="displacement (lattice spacings 1/S)", shrink=0.8)
     ax.add_patch(plt.Rectangle((0, 0), zoom, zoom, fill=False, ec="tab:blue", lw=1))
     ax = axes[0, 1]
-    dq = (d["q"] - d["q0"] + 0.5) % 1.0 - 0.5
-    dp = (d["p"] - d["p0"] + 0.5) % 1.0 - 0.5
+    dq = _wrap(d["q"] - d["q0"])
+    dp = _wrap(d["p"] - d["p0"])
     inside = (d["q0"] < zoom) & (d["p0"] < zoom)
     ax.scatter(d["q0"][inside], d["p0"][inside], s=8, color="0.7", label="initial lattice")
     ax.quiver(d["q0"][inside], d["p0"][inside], dq[inside], dp[inside], angles="xy", scale_units="xy", scale=1,
@@ -246,15 +262,16 @@ def _centres(ctx, layer, zoom: float = 0.25) -> dict:
 
 
 def run(ctx) -> dict:
-    from modeling.data import load_resonances
+    from modeling.data import load_table, resonance_tensors
 
     p = ctx.params
     model = ctx.resources.model("quantum-net")
     repo = ctx.resources.dataset("tribaker")
     ctx.log(f"checkpoint {ctx.resources.model_repo_id('quantum-net')}, data {repo} (validation)")
     acc, count = {}, {}
+    table = load_table(repo, "resonances", "validation", source=ctx.resources.source)
     for which, R in (("closed", 1.0), ("open", float(p["open_reflectivity"]))):
-        data = load_resonances(repo, "validation", reflectivity=R, source=ctx.resources.source)
+        data = resonance_tensors(table, reflectivity=R)
         if len(data) == 0:
             raise ValueError(f"dataset {repo}: no validation row with R = {R:g}")
         shown = _gallery(ctx, model, data, which, R)

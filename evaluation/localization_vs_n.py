@@ -130,11 +130,14 @@ def _row(N: int, R: float, spec: dict, t: float, quantile: float) -> dict:
             "min_abs_z": float(spec["abs_z"].min()), "median_abs_z": float(np.median(spec["abs_z"]))}
 
 
-def _thresholds(ctx, repo: str, maps: dict) -> dict:
-    """Per map: the norm-ratio threshold fitted on the training rows (:func:`fit_threshold`)."""
-    from modeling.data import load_table
+def _thresholds(ctx, repo: str, maps: dict, train=None) -> dict:
+    """Per map: the norm-ratio threshold fitted on the training rows (:func:`fit_threshold`); ``train``: the loaded
+    training split of ``repo`` (loaded here when None)."""
+    if train is None:
+        from modeling.data import load_table
 
-    t = load_table(repo, "resonances", "train", source=ctx.resources.source).data.table
+        train = load_table(repo, "resonances", "train", source=ctx.resources.source)
+    t = train.data.table
     N = np.asarray(t.column("N").to_numpy(), float)
     R = np.asarray(t.column("R").to_numpy(), float)
     x = np.asarray(t.column("norm_ratio").to_numpy(), float) / (N / 2)
@@ -190,11 +193,11 @@ def run(ctx) -> dict:
     maps = {"closed": 1.0, "open": float(p["open_reflectivity"])}
     model = ctx.resources.model("quantum-net")
     repo = ctx.resources.dataset("tribaker")
-    Ns = np.asarray(load_table(repo, "resonances", "train", source=ctx.resources.source).data.table.column("N")
-                    .to_numpy())
+    train = load_table(repo, "resonances", "train", source=ctx.resources.source)
+    Ns = np.asarray(train.data.table.column("N").to_numpy())
     trained = (int(Ns.min()), int(Ns.max()))
     grid = n_grid(trained[0], p["N_stop"], p["N_step"])
-    thr = _thresholds(ctx, repo, maps)
+    thr = _thresholds(ctx, repo, maps, train)
     ctx.log(f"N = {grid[0]}..{grid[-1]} ({len(grid)} values); thresholds " + ", ".join(
         f"{k} {v['threshold']:.3f} (train acc {v['train_accuracy']:.3f})" for k, v in thr.items()))
     rows = []

@@ -97,13 +97,16 @@ def stable_step(losses, level: float) -> float:
 
 
 def seed_stats(rows: list[dict], R: float, ns) -> dict:
-    """Per n: mean, min and max over seeds of the validation accuracy of map R; lists aligned with ``ns``."""
+    """Per n: mean, min and max over seeds of the validation accuracy of map R (:func:`evaluation.cnn_training.band`;
+    NaN when no run); lists of floats aligned with ``ns``."""
+    from .cnn_training import band
+
     out = {"mean": [], "min": [], "max": []}
     for n in ns:
         acc = np.array([r["val_accuracy"] for r in rows if r["R"] == R and r["n"] == n], dtype=np.float64)
-        out["mean"].append(float(acc.mean()) if acc.size else float("nan"))
-        out["min"].append(float(acc.min()) if acc.size else float("nan"))
-        out["max"].append(float(acc.max()) if acc.size else float("nan"))
+        stats = band(acc) if acc.size else dict.fromkeys(out, float("nan"))
+        for key, values in out.items():
+            values.append(float(stats[key]))
     return out
 
 
@@ -111,11 +114,12 @@ def _map_name(R: float) -> str:
     return "closed" if R == 1.0 else f"open (R = {R:g})"
 
 
-def _train_all(ctx, N0: int, ns: list[int]) -> tuple[list[dict], dict]:
-    """Every (R, n, seed) training; returns the result rows and the per-step losses of the n = K, first-seed runs."""
+def _train_all(ctx, N0: int, ns: list[int]) -> tuple[list[dict], dict, dict]:
+    """Every (R, n, seed) training; returns the result rows, the per-step losses of the n = K, first-seed runs and
+    their steps per epoch (``res.history[0]["steps"]`` = ceil(training rows / batch size)), both keyed by R."""
     p = ctx.params
     jobs = [(R, n, s) for R in p["reflectivities"] for n in ns for s in p["seeds"]]
-    rows, curves = [], {}
+    rows, curves, steps_per_epoch = [], {}, {}
     for R, n, s in ctx.bar(jobs, desc="trainings", unit="run"):
         res = ctx.resources.train("quantum-net", seed=s, reflectivity=R, max_N=subset_max_N(N0, n))
         rows.append({"R": float(R), "n": n, "max_N": subset_max_N(N0, n), "seed": s,
@@ -127,7 +131,8 @@ def _train_all(ctx, N0: int, ns: list[int]) -> tuple[list[dict], dict]:
                                 "epoch": [st["epoch"] for st in res.log["steps"]],
                                 "loss": [st["loss"] for st in res.log["steps"]],
                                 "batch_size": int(res.settings.batch_size), "train_rows": rows[-1]["train_rows"]}
-    return rows, curves
+            steps_per_epoch[float(R)] = int(res.history[0]["steps"])
+    return rows, curves, steps_per_epoch
 
 
 def _accuracy_figure(ctx, ns, stats: dict, N0: int, K: int, level: float) -> None:
@@ -149,13 +154,13 @@ def _accuracy_figure(ctx, ns, stats: dict, N0: int, K: int, level: float) -> Non
                     "band = min-max over seeds.")
 
 
-def _loss_figure(ctx, curves: dict, level: float) -> None:
+def _loss_figure(ctx, curves: dict, level: float, steps_per_epoch: dict) -> None:
     fig, axes = subplots(1, 1, width=5.5, height=3.6)
     ax = axes[0, 0]
     for R, c in curves.items():
         color = CLOSED_COLOR if R == 1.0 else OPEN_COLOR
         ax.plot(c["step"], c["loss"], ".-", color=color, lw=1, label=_map_name(R))
-    spe = max(math.ceil(c["train_rows"] / c["batch_size"]) for c in curves.values())
+    spe = max(steps_per_epoch[R] for R in curves)
     last = max(max(c["step"]) for c in curves.values())
     for b in range(spe, last, spe):
         ax.axvline(b + 0.5, color="0.75", lw=0.8)
@@ -177,19 +182,19 @@ def run(ctx) -> dict:
     N0, K = dimensions(np.concatenate([np.asarray(part.data.table.column("N").to_numpy()) for part in table.values()]))
     ns = subset_list(p["subsets"], K)
     ctx.log(f"{repo}: N0 = {N0}, K = {K}; n in {ns}, R in {p['reflectivities']}, seeds {p['seeds']}")
-    rows, curves = _train_all(ctx, N0, ns)
+    rows, curves, steps_per_epoch = _train_all(ctx, N0, ns)
     ctx.save_data(rows, "accuracy", fmt="csv")
     ctx.save_data({str(R): c for R, c in curves.items()}, "loss")
     stats = {float(R): seed_stats(rows, float(R), ns) for R in p["reflectivities"]}
     _accuracy_figure(ctx, ns, stats, N0, K, p["level"])
-    _loss_figure(ctx, curves, p["loss_level"])
+    _loss_figure(ctx, curves, p["loss_level"], steps_per_epoch)
 
     r_open = next(float(R) for R in p["reflectivities"] if R != 1.0)
     closed, opened = stats[1.0], stats[r_open]
     n99 = {k: smallest_reaching(ns, st["mean"], p["level"], K + 1) for k, st in (("closed", closed),
                                                                                 ("open", opened))}
     stable = {k: stable_step(curves[R]["loss"], p["loss_level"]) for k, R in (("closed", 1.0), ("open", r_open))}
-    spe = math.ceil(curves[r_open]["train_rows"] / curves[r_open]["batch_size"])
+    spe = steps_per_epoch[r_open]
     metrics = {
         "quantum_net_accuracy_closed": closed["mean"][-1],
         "quantum_net_accuracy_open": opened["mean"][-1],
