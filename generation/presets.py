@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .twobody.basis import parse_eta
+from qchaos.errors import ParameterError
+
+from .twobody.basis import basis_by_count, parse_eta
 from .twobody.bethe import INTEGRABLE_ETAS
 
 
@@ -54,6 +56,62 @@ def _dn_etas() -> list[float]:
     return [round(float(np.tan(np.pi / (2 * n)) ** 2), 12) for n in range(2, 11)]
 
 
+# -- the image-quality rule of the two-atom datasets -----------------------------------------------------------------
+IMAGE_MIN_G = 100.0
+"""Smallest g of stored eigenstate images: at g = 10 a fifth of the non-integrable states of levels 200-1199 are
+> 90 % one product state sin(n pi x1) sin(m pi x2) (largest singular value of psi), i.e. they look separable like
+integrable ones, and a density CNN plateaus at 97.5 %; at g = 100 none is (``docs/twobody.md``, "Images")."""
+
+IMAGE_MIN_BASIS_FACTOR = 8.0
+"""Smallest basis size (states per level) of stored eigenvectors: at g = 100 the eigenvectors converge much more
+slowly than the extrapolated energies; with 2 states per level eta = 1/3 states near level 1000 overlap only
+0.72-0.99 with the 8x basis (near-degenerate neighbours mixed); from 8 to 16 every overlap is >= 0.9993."""
+
+IMAGE_MIN_LEVEL = 200
+"""Lowest level of an image window: the classifiers learn "highly excited" states (the paper's window starts at
+200); below it the nodal patterns of both classes are still few and regular."""
+
+
+def max_quantum_number(eta: float, level: int) -> int:
+    """Largest quantum number max(n, m) among the lowest ``level`` product states sin(n pi x1) sin(m pi x2).
+
+    For eta < 1 it is the heavy atom's m (E0 = pi^2 (n^2 + eta m^2) / (2 (1 + eta))). An image of P points per
+    axis resolves sin(k pi x) without aliasing only when P > k (two samples per half wavelength, the Nyquist
+    limit), so the images of a window ending at ``level`` need ``P > max_quantum_number(eta, level)``.
+    """
+    basis = basis_by_count(eta, int(level))
+    return int(max(basis.n.max(), basis.m.max()))
+
+
+def image_quality_issues(config: "TwobodyConfig") -> list[str]:
+    """Why the eigenstate images ``config`` would store are known to be wrong ([] when they meet the rule).
+
+    The rule (one for every preset): g >= :data:`IMAGE_MIN_G`, basis_factor >= :data:`IMAGE_MIN_BASIS_FACTOR`,
+    window starting at level >= :data:`IMAGE_MIN_LEVEL` and, for every mass ratio with images, an image size above
+    the Nyquist limit of the window (:func:`max_quantum_number`). Degenerate eigenspaces are always resolved
+    (``generation.twobody.spectrum.eigenstates``). A config without images has no issue.
+    """
+    if config.window is None:
+        return []
+    issues = []
+    if config.g < IMAGE_MIN_G:
+        issues.append(f"g = {config.g:g} < {IMAGE_MIN_G:g}: many non-integrable states are nearly separable")
+    if config.basis_factor < IMAGE_MIN_BASIS_FACTOR:
+        issues.append(f"basis_factor = {config.basis_factor:g} < {IMAGE_MIN_BASIS_FACTOR:g}: eigenvectors not "
+                      "converged (near-degenerate states mixed)")
+    lo, hi = config.window
+    if lo < IMAGE_MIN_LEVEL:
+        issues.append(f"window starts at level {lo} < {IMAGE_MIN_LEVEL}: not highly excited")
+    aliased = [(e, k) for e in (config.image_etas or config.etas)
+               if (k := max_quantum_number(e, hi)) >= config.image_size]
+    if aliased:
+        e, k = aliased[0]
+        issues.append(f"image_size = {config.image_size} is below the Nyquist limit of the window at "
+                      f"{len(aliased)} mass ratio(s) (eta = {e:.4g} needs > {k} points per axis); raise image_size "
+                      "or drop those eta from image_etas")
+    return issues
+
+
 @dataclass(frozen=True)
 class TwobodyConfig:
     """Two atoms in a hard-wall trap: one point per mass ratio at fixed g.
@@ -62,12 +120,16 @@ class TwobodyConfig:
         etas: mass ratios of the sweep (each in (0, 1]).
         g: contact interaction strength (>= 0) [choice: 10].
         levels: lowest levels per point (both parities) for the spectra and statistics.
-        window: (lo, hi) 1-based inclusive level numbers whose wavefunction images are stored [choice: 200-1199].
+        window: (lo, hi) 1-based inclusive level numbers whose wavefunction images are stored [choice: 200-1199];
+            None: spectra only.
         image_size: grid points per axis P of the images [choice: 100 -> Delta = 0.01].
         image_etas: mass ratios that get images (empty = all of ``etas``).
         basis_factor: basis states per level (ED accuracy; Richardson with a 4x basis on top).
         extrapolate: store Richardson-extrapolated energies (else raw ED).
         seed: seed of every random choice (Lanczos start vectors).
+        rough_images: store images that break :func:`image_quality_issues` anyway (tests and demonstrations only;
+            recorded in the config, so the dataset card and every model trained on it show it). Without it such a
+            config is refused with the list of issues.
     """
 
     etas: tuple[float, ...]
@@ -79,37 +141,53 @@ class TwobodyConfig:
     basis_factor: float = 2.0
     extrapolate: bool = True
     seed: int = 0
+    rough_images: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "etas", tuple(sorted({parse_eta(e) for e in self.etas})))
         object.__setattr__(self, "image_etas", tuple(sorted({parse_eta(e) for e in self.image_etas})))
-        object.__setattr__(self, "window", tuple(int(w) for w in self.window))
+        if self.window is not None:
+            object.__setattr__(self, "window", tuple(int(w) for w in self.window))
         if not self.etas:
             raise ValueError("etas: give at least one mass ratio")
         if not np.isfinite(self.g) or self.g < 0:
             raise ValueError(f"g = {self.g}: must be finite and >= 0")
         if int(self.levels) != self.levels or self.levels < 20:
             raise ValueError(f"levels = {self.levels}: must be an integer >= 20 (level statistics need levels)")
-        lo, hi = self.window
-        if not 1 <= lo <= hi <= self.levels:
-            raise ValueError(f"window = [{lo}, {hi}]: must satisfy 1 <= lo <= hi <= levels = {self.levels} (images "
-                             "only of levels whose convergence is checked; raise --levels)")
+        if self.window is not None:
+            lo, hi = self.window
+            if not 1 <= lo <= hi <= self.levels:
+                raise ValueError(f"window = [{lo}, {hi}]: must satisfy 1 <= lo <= hi <= levels = {self.levels} "
+                                 "(images only of levels whose convergence is checked; raise --levels)")
         if int(self.image_size) != self.image_size or not 8 <= self.image_size <= 1024:
             raise ValueError(f"image_size = {self.image_size}: must be an integer in [8, 1024]")
         missing = [e for e in self.image_etas if e not in self.etas]
         if missing:
             raise ValueError(f"image_etas = {missing}: every image eta must also be in etas")
+        issues = image_quality_issues(self)
+        if issues and not self.rough_images:
+            raise ParameterError("eigenstate images known to be wrong: " + "; ".join(issues) + ". Fix these "
+                                 "settings (the rule: generation.presets.image_quality_issues), or pass "
+                                 "rough_images=True (--rough-images) to store them anyway, flagged")
+
+    @property
+    def image_issues(self) -> list[str]:
+        """:func:`image_quality_issues` of this config (non-empty only with ``rough_images``)."""
+        return image_quality_issues(self)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["etas"], d["image_etas"], d["window"] = list(self.etas), list(self.image_etas), list(self.window)
+        d["etas"], d["image_etas"] = list(self.etas), list(self.image_etas)
+        d["window"] = None if self.window is None else list(self.window)
+        if not self.rough_images:  # the default is not recorded: stores and hashes of earlier configs stay valid
+            d.pop("rough_images")
         return d
 
     def point_key(self, eta: float) -> str:
         return f"eta{eta:.10f}"
 
     def points(self) -> dict[str, dict]:
-        with_images = set(self.image_etas or self.etas)
+        with_images = set() if self.window is None else set(self.image_etas or self.etas)
         return {
             self.point_key(eta): {
                 "eta": eta, "g": self.g, "levels": self.levels, "window": list(self.window) if eta in with_images
@@ -122,37 +200,47 @@ class TwobodyConfig:
 
 _TRAIN_ETAS = (1 / 3, 0.5, 0.75, 1.0)  # [choice] twobody.md §5: integrable {1/3, 1}, non-integrable {0.5, 0.75}
 
+
+def _paper_grid(lo: float = 0.01) -> list[float]:
+    """The paper's mass ratios from ``lo``: a 0.01 grid, 0.005 scans near 1/3 and 1, 1/3 itself, the D_2n ratios."""
+    return sorted({e for e in eta_grid(0.01, 1.0, 0.01) + _fine_etas() + _dn_etas() if e >= lo - 1e-12})
+
+
+def _fine_etas() -> list[float]:
+    """The fine scans next to the integrable ratios (Fig. 8): 0.300..0.370 and 0.950..1 in steps of 0.005, and 1/3."""
+    return sorted(set(eta_grid(0.30, 0.37, 0.005) + eta_grid(0.95, 1.0, 0.005) + [1 / 3]))
+
+
+_MINI_IMAGE_ETAS = (0.1, 0.2, 0.3, 0.32, 1 / 3, 0.34, 0.4, 0.5, 0.6, 0.75, 0.9, 0.98, 1.0)
+"""Training ratios, a coarse scan and points next to both integrable ratios (Figs. 12-13 at the mini scale)."""
+
 TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
-    # ~1 minute on 2 cores: training ratios, a coarse scan and points next to the integrable ratios (statistics and
-    # images at every point)
+    # Spectra for level statistics keep g = 10 (the paper's Figs. 4-8); every preset that stores eigenstate images
+    # meets one rule (image_quality_issues: g >= 100, 8 basis states per level, window from level 200, pixels above
+    # the window's Nyquist limit), so the presets differ only in counts.
+    # mini spectra: ~1 minute on 2 cores; the mini ratios, 400 levels each, no images
     "mini": TwobodyConfig(
         etas=(0.1, 0.2, 0.25, 0.3, 0.32, 1 / 3, 0.34, 0.4, 0.5, 0.6, 0.75, 0.9, 0.95, 0.98, 1.0), g=10.0, levels=400,
-        window=(50, 249), image_size=48,
+        window=None,
     ),
-    # the paper's scales: 5000 levels (5000 lowest for eta = 1/3), coarse 0.01 scan, fine 0.005 scans near the
-    # integrable points, the D_2n ratios; images of levels 200-1199 (1000 states per eta) at 100 x 100
-    "paper": TwobodyConfig(
-        etas=tuple(sorted(set(eta_grid(0.01, 1.0, 0.01) + eta_grid(0.30, 0.37, 0.005) + eta_grid(0.95, 1.0, 0.005)
-                              + [1 / 3] + _dn_etas()))),
-        g=10.0, levels=5000, window=(200, 1199), image_size=100,
-    ),
-    # the images of the density CNNs at the paper's scale (level window 200-1199, 100 x 100). [choice] g = 100: the
-    # paper computes its densities at "large interaction strength"; at g = 10 a fifth of the non-integrable states
-    # of that window are > 90% one product state sin(n pi x1) sin(m pi x2) (largest singular value of psi), i.e.
-    # look separable like integrable ones, and the CNN plateaus at 97.5%; at g = 100 none is.
-    # basis_factor 8: at g = 100 the eigenvectors converge much more slowly than the (extrapolated) energies. With
-    # 2 states per level, integrable (eta = 1/3) states at levels ~1000 overlap only 0.72-0.99 with the 8x basis and
-    # come out mixed with their near-degenerate neighbours (the truncated contact interaction breaks integrability);
-    # from 8 to 16 states per level every overlap is >= 0.9993 and the level order is unchanged.
-    # paper-cnn: the four training mass ratios (what the shipped checkpoints saw; a few minutes on 2 cores);
+    # mini images: the physics of paper-cnn with fewer states (levels 200-449, 250 per ratio) at 64 x 64 (Nyquist
+    # limit of that window: 43 at eta = 0.1, 59 at 0.03); ~1 minute on 2 cores
+    "mini-images": TwobodyConfig(etas=_MINI_IMAGE_ETAS, g=100.0, levels=449, window=(200, 449), image_size=64,
+                                 basis_factor=8.0),
+    # the paper's coarse scan (Fig. 7): the 0.01 grid, the D_2n ratios and the fine-scan ratios, 1000 levels each
+    "paper": TwobodyConfig(etas=tuple(_paper_grid()), g=10.0, levels=1000, window=None),
+    # the paper's fine scans (Fig. 8) next to 1/3 and 1 with 5000 levels (the statistics use the first 1000, 3000
+    # and 5000 of them)
+    "paper-fine": TwobodyConfig(etas=tuple(_fine_etas()), g=10.0, levels=5000, window=None),
+    # the images of the density CNNs at the paper's scale: levels 200-1199 at 100 x 100, g = 100, 8 basis states
+    # per level (see IMAGE_MIN_G, IMAGE_MIN_BASIS_FACTOR).
+    # paper-cnn: the four training mass ratios (what the shipped checkpoints saw; a few minutes on 2 cores)
     "paper-cnn": TwobodyConfig(etas=_TRAIN_ETAS, g=100.0, levels=1200, window=(200, 1199), image_size=100,
                                basis_factor=8.0),
-    # paper-scan: the paper's eta grid with the same images, for accuracy / confidence against eta (Figs. 12-13)
-    "paper-scan": TwobodyConfig(
-        etas=tuple(sorted(set(eta_grid(0.01, 1.0, 0.01) + eta_grid(0.30, 0.37, 0.005) + eta_grid(0.95, 1.0, 0.005)
-                              + [1 / 3] + _dn_etas()))),
-        g=100.0, levels=1200, window=(200, 1199), image_size=100, basis_factor=8.0,
-    ),
+    # paper-scan: the paper's eta grid with the same images, for accuracy / confidence against eta (Figs. 12-13);
+    # from eta = 0.03: below it 100 x 100 pixels alias the heavy atom's nodes at level 1199 (Nyquist limit)
+    "paper-scan": TwobodyConfig(etas=tuple(_paper_grid(0.03)), g=100.0, levels=1200, window=(200, 1199),
+                                image_size=100, basis_factor=8.0),
 }
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ def _cmd_generate(args) -> int:
         changes = dict(
             etas=parse_etas(args.eta) if args.eta else None, g=args.g, levels=args.levels,
             window=tuple(args.window) if args.window else None, image_size=args.image_size, seed=args.seed,
-            image_etas=parse_etas(args.image_eta) if args.image_eta else None,
+            image_etas=parse_etas(args.image_eta) if args.image_eta else None, basis_factor=args.basis_factor,
+            rough_images=True if args.rough_images else None,
         )
     elif args.system == "tribaker":
         from generation.tribaker.generate import compute_point as task
@@ -264,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--window", type=_positive_int, nargs=2, metavar=("LO", "HI"),
                     help="1-based inclusive level window of the images")
     tb.add_argument("--image-size", type=_positive_int, help="grid points per axis of the images")
+    tb.add_argument("--basis-factor", type=_float, help="basis states per level (images need >= 8)")
+    tb.add_argument("--rough-images", action="store_true",
+                    help="store images that break the image-quality rule (g >= 100, basis factor >= 8, window from "
+                         "level 200, pixels above the window's Nyquist limit) anyway, flagged in the config and card")
     tb.add_argument("--seed", type=int, help="random seed")
     tb.set_defaults(func=_cmd_generate)
 

@@ -28,7 +28,7 @@ def eval_hub(tmp_path_factory):
     hub = root / "hub"
     for system, config, task, repo in (
         ("twobody", TwobodyConfig(etas=EVAL_ETAS, levels=80, window=(10, 39), image_size=16,
-                                  basis_factor=3.0), tb_task, EVAL_TB_ID),
+                                  basis_factor=3.0, rough_images=True), tb_task, EVAL_TB_ID),
         ("tribaker", TribakerConfig(N0=30, K=6, per_side=3, image_size=16), tri_task, EVAL_TRI_ID),
     ):
         store = root / f"{system}.zarr"
@@ -50,7 +50,7 @@ def eval_resources(eval_hub, tmp_path, monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield Resources("tiny", build=True, progress=False, source="local", runs_dir=tmp_path / "runs",
-                    datasets={"twobody": EVAL_TB_ID, "twobody-images": EVAL_TB_ID, "twobody-train": EVAL_TB_ID,
+                    datasets={"twobody": EVAL_TB_ID, "twobody-fine": EVAL_TB_ID, "twobody-images": EVAL_TB_ID, "twobody-train": EVAL_TB_ID,
                               "tribaker": EVAL_TRI_ID},
                     train_overrides={"epochs": 1, "batch_size": 8, "grid_size": 8})
     torch.set_num_threads(before)

@@ -26,8 +26,9 @@ EVEN = [8.839195, 17.726279, 25.020598, 34.543615, 39.088536]
 ODD = [10.608512, 19.330866, 27.057348, 28.962076, 42.137972]
 MERGED = sorted([(e, "even") for e in EVEN] + [(e, "odd") for e in ODD])  # the 10th overall is a 6th even level
 
-TINY_ARGS = ["--eta", "0.5,1", "--levels", "60", "--window", "10", "29", "--image-size", "16", "--workers", "0"]
-TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16)
+TINY_ARGS = ["--eta", "0.5,1", "--levels", "60", "--window", "10", "29", "--image-size", "16", "--rough-images",
+             "--workers", "0"]
+TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
 
 
 def _qchaos() -> list[str]:
@@ -255,7 +256,7 @@ def test_generate_into_store_with_another_config_is_refused(generated, tmp_path,
     shutil.copytree(generated[0], out)
     before = _digest(out)
     argv = ["generate", "twobody", "--eta", "0.5,1", "--levels", "61", "--window", "10", "29", "--image-size", "16",
-            "--workers", "0", "--quiet", "--out", str(out)]
+            "--rough-images", "--workers", "0", "--quiet", "--out", str(out)]
     line = _assert_one_line_error(*_run(capsys, *argv), r"differing: levels\)")
     assert line.startswith(f"qchaos: error: out = {out}:")
     assert _digest(out) == before

@@ -48,7 +48,7 @@ def hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     hub = root / "hub"
     for system, config, task, repo in (
-        ("twobody", TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=P), tb_task, TB_ID),
+        ("twobody", TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=P, rough_images=True), tb_task, TB_ID),
         ("tribaker", TribakerConfig(N0=30, K=3, per_side=3, image_size=16), tri_task, TRI_ID),
     ):
         store = root / f"{system}.zarr"

@@ -117,7 +117,7 @@ def stores(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("stores")
     out = {}
     for system, config, task in (
-        ("twobody", TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16), tb_task),
+        ("twobody", TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True), tb_task),
         ("tribaker", TribakerConfig(N0=30, K=3, per_side=3, image_size=16), tri_task),
     ):
         path = root / f"{system}-tiny.zarr"

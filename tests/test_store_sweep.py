@@ -25,12 +25,12 @@ from generation.store import PointResult, PointStore, config_hash
 from generation.sweep import run_sweep
 from generation.twobody.generate import compute_point
 
-TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16)
+TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
 KEYS = list(TINY.points())  # ["eta0.5000000000", "eta1.0000000000"]
 
 # kill and resume: 6 points of ~1 s each (a 1600-state basis dominates at 60 levels)
 RESUME_ETAS = "0.2,0.3,1/3,0.5,0.7,1"
-RESUME = TwobodyConfig(etas=(0.2, 0.3, 1 / 3, 0.5, 0.7, 1.0), levels=60, window=(10, 29), image_size=16)
+RESUME = TwobodyConfig(etas=(0.2, 0.3, 1 / 3, 0.5, 0.7, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_reopen_same_config_skips_complete_points(tiny_store, tmp_path):
     path = tmp_path / "copy.zarr"
     shutil.copytree(tiny_store, path)
     before, mtimes = _digest(path), _mtimes(path)
-    store, report = _sweep(path, TwobodyConfig(etas=(1.0, 0.5), levels=60, window=(10, 29), image_size=16),
+    store, report = _sweep(path, TwobodyConfig(etas=(1.0, 0.5), levels=60, window=(10, 29), image_size=16, rough_images=True),
                            task=_never_called, preset="another-name")  # same config, given in another order
     assert sorted(report.skipped) == KEYS
     assert report.computed == [] and report.failed == {}
@@ -142,7 +142,7 @@ def test_reopen_with_another_config_is_refused_and_untouched(tiny_store, tmp_pat
     path = tmp_path / "copy.zarr"
     shutil.copytree(tiny_store, path)
     before, mtimes = _digest(path), _mtimes(path)
-    other = TwobodyConfig(**{**dict(etas=TINY.etas, levels=60, window=(10, 29), image_size=16), **change})
+    other = TwobodyConfig(**{**dict(etas=TINY.etas, levels=60, window=(10, 29), image_size=16, rough_images=True), **change})
     with pytest.raises(ValueError) as info:
         _sweep(path, other, task=_never_called)
     msg = str(info.value)
@@ -210,7 +210,7 @@ def test_failing_point_names_its_key_and_the_others_are_saved(tmp_path, monkeypa
     msg = capsys.readouterr().err
     assert "eta0.5000000000: ArithmeticError: boom at eta 0.5" in msg and "1 of 3 points failed" in msg
     assert "eta0.2500000000" not in msg and "eta0.7500000000" not in msg
-    config = TwobodyConfig(etas=(0.25, 0.5, 0.75), levels=60, window=(10, 29), image_size=16)
+    config = TwobodyConfig(etas=(0.25, 0.5, 0.75), levels=60, window=(10, 29), image_size=16, rough_images=True)
     store = PointStore.open(out, "twobody", "x", config.to_dict())
     assert store.completed() == {"eta0.2500000000", "eta0.7500000000"}
     np.testing.assert_array_equal(store.read("eta0.7500000000", "spectrum/energy"), [0.75, 1.75, 2.75])
