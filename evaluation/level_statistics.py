@@ -99,11 +99,12 @@ def _close(values, target) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ data
-def load_spectra(ctx) -> list[dict]:
-    """Rows of the ``spectra`` config (ascending eta): eta, g, label and the level arrays as numpy."""
+def load_spectra(ctx, role: str = "twobody") -> list[dict]:
+    """Rows of the ``spectra`` config of the dataset of ``role`` (``twobody``: the coarse scan; ``twobody-fine``:
+    the fine scans, more levels), ascending eta: eta, g, label and the level arrays as numpy."""
     from modeling.data import load_table
 
-    ds = load_table(ctx.resources.dataset("twobody"), "spectra", "train", source=ctx.resources.source)
+    ds = load_table(ctx.resources.dataset(role), "spectra", "train", source=ctx.resources.source)
     table = ds.data.table
     rows = []
     for i in range(table.num_rows):
@@ -265,7 +266,8 @@ def run(ctx) -> dict:
     ctx.log(f"{len(stats)} mass ratios at g = {sorted({s['g'] for s in stats})}, {stats[0]['both_n']} levels each")
     _fig_spacings(ctx, rows, p)
     _fig_omega(ctx, stats)
-    fine = _fig_fine(ctx, rows, p)
+    fine_rows = load_spectra(ctx, "twobody-fine")
+    fine = _fig_fine(ctx, fine_rows, p)
 
     def at(eta, key):
         hit = [s[key] for s in stats if _close(s["eta"], eta)]

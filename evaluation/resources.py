@@ -4,20 +4,27 @@
 
 * :meth:`Resources.dataset` — the repo id of a published dataset, by role:
 
-  ======================  ================================  =========================  ============================
-  role                    what for                          ``mini``                   ``paper``
-  ======================  ================================  =========================  ============================
-  ``twobody``             spectra over eta (g = 10)         ``qchaos/twobody-mini``    ``qchaos/twobody-paper``
-  ``twobody-images``      images over eta (Figs. 12-13)     ``qchaos/twobody-mini``    ``qchaos/twobody-paper-scan``
-  ``twobody-train``       the density models' data          ``qchaos/twobody-mini``    ``qchaos/twobody-paper-cnn``
-  ``tribaker``            resonances, closed + open         ``qchaos/tribaker-mini``   ``qchaos/tribaker-paper``
-  ======================  ================================  =========================  ============================
+  ======================  ===================================  ===============================  ==============================
+  role                    what for                             ``mini``                         ``paper``
+  ======================  ===================================  ===============================  ==============================
+  ``twobody``             spectra over eta (g = 10, Fig. 7)    ``qchaos/twobody-mini``          ``qchaos/twobody-paper``
+  ``twobody-fine``        fine scans near 1/3, 1 (Fig. 8)      ``qchaos/twobody-mini``          ``qchaos/twobody-paper-fine``
+  ``twobody-images``      images over eta (Figs. 12-13)        ``qchaos/twobody-mini-images``   ``qchaos/twobody-paper-scan``
+  ``twobody-train``       the density models' data             ``qchaos/twobody-mini-images``   ``qchaos/twobody-paper-cnn``
+  ``twobody-shipped``     the shipped checkpoints' data        ``qchaos/twobody-paper-cnn``     ``qchaos/twobody-paper-cnn``
+  ``tribaker``            resonances, closed + open            ``qchaos/tribaker-mini``         ``qchaos/tribaker-paper``
+  ======================  ===================================  ===============================  ==============================
+
+  Every two-atom dataset with images meets one image-quality rule (``generation.presets.image_quality_issues``),
+  so ``mini`` and ``paper`` differ only in counts.
 
   A dataset missing from the local hub (``$QCHAOS_HUB``) is generated and published (``qchaos generate`` +
   ``qchaos publish``) when ``build`` is on; otherwise :class:`MissingResourceError` says how to make it.
 * :meth:`Resources.model` — the reference checkpoint of a model kind: the shipped / published one in the local hub
   (``paper``: the registry's ``qchaos/<model>-<system>-paper``; ``mini``: ``qchaos/<model>-<system>-mini``), trained
   with seed 0 and saved there when missing (``build``) or when it was trained on another version of its dataset.
+  ``shipped=True`` (experiments that only evaluate a trained net: robustness, time to a verdict) gives the shipped
+  paper checkpoint at ``mini`` too; :meth:`Resources.model_role` names the dataset role it was trained on.
 * :meth:`Resources.train` — a fresh training run (seeds, subsets, restricted mass ratios), never saved to the hub;
   its JSON log goes to ``<out>/runs/``.
 """
@@ -30,14 +37,19 @@ __all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
 
 DATASET_ROLES = {
     "twobody": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper")},
-    "twobody-images": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-scan")},
-    "twobody-train": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-cnn")},
+    "twobody-fine": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-fine")},
+    "twobody-images": {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-scan")},
+    "twobody-train": {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-cnn")},
+    "twobody-shipped": {"mini": ("twobody", "paper-cnn"), "paper": ("twobody", "paper-cnn")},
     "tribaker": {"mini": ("tribaker", "mini"), "paper": ("tribaker", "paper")},
 }
 """role -> preset -> (system, generation preset); the repo id is ``qchaos/<system>-<generation preset>``."""
 
 MODEL_ROLES = {"density-cnn": "twobody-train", "density-cnn-adv": "twobody-train", "quantum-net": "tribaker"}
 """model kind -> the dataset role it trains on."""
+
+SHIPPED_ROLES = {"density-cnn": "twobody-shipped", "density-cnn-adv": "twobody-shipped"}
+"""model kind -> the dataset role of its shipped paper checkpoint, where that differs from :data:`MODEL_ROLES`."""
 
 
 class MissingResourceError(RuntimeError):
@@ -109,11 +121,22 @@ class Resources:
                 raise MissingResourceError(f"`qchaos {' '.join(argv)}` failed (exit {rc}); see the messages above")
 
     # -- models -----------------------------------------------------------------------------------------------------
-    def model_repo_id(self, kind: str) -> str:
-        """The repo id of the reference checkpoint of ``kind`` for this preset."""
+    def _uses_shipped(self, kind: str, shipped: bool) -> bool:
+        """Whether ``model(kind, shipped=shipped)`` is the registry's shipped paper checkpoint."""
+        return self.preset == "paper" or (shipped and kind in SHIPPED_ROLES and "twobody-shipped" not in self.datasets
+                                          and self.preset in DATASET_ROLES["twobody-shipped"])
+
+    def model_role(self, kind: str, *, shipped: bool = False) -> str:
+        """The dataset role ``model(kind, shipped=shipped)`` was trained on (its test split is the unseen data)."""
+        if self._uses_shipped(kind, shipped) and kind in SHIPPED_ROLES:
+            return SHIPPED_ROLES[kind]
+        return MODEL_ROLES[kind]
+
+    def model_repo_id(self, kind: str, *, shipped: bool = False) -> str:
+        """The repo id of the reference checkpoint of ``kind`` for this preset (``shipped``: see :meth:`model`)."""
         from modeling.train import MODEL_KINDS, default_repo_id, settings_for
 
-        if self.preset == "paper":
+        if self._uses_shipped(kind, shipped):
             from qchaos.hub import DEFAULT_ORG
             from qchaos.registry import MODELS
 
@@ -123,14 +146,24 @@ class Resources:
         settings = settings_for(kind, self.train_preset, self.dataset(MODEL_ROLES[kind]))
         return default_repo_id(settings)
 
-    def model(self, kind: str):
+    def model(self, kind: str, *, shipped: bool = False):
         """The reference checkpoint of ``kind`` (``density-cnn``, ``density-cnn-adv``, ``quantum-net``), in eval mode.
 
         Loaded from the local hub when present and trained on the dataset now published under its name (same
         config hash); otherwise trained with seed 0 and saved there (``build``), or :class:`MissingResourceError`.
+        ``shipped``: for an experiment that only evaluates a trained net, the shipped paper checkpoint (trained on
+        the ``twobody-shipped`` role's dataset) at the ``mini`` preset too; at ``paper`` it is the reference anyway.
         """
         if kind not in MODEL_ROLES:
             raise ValueError(f"kind = {kind!r}: must be one of {sorted(MODEL_ROLES)}")
+        if self._uses_shipped(kind, shipped) and self.preset != "paper":
+            key = f"{kind}@shipped"
+            if key not in self._models:
+                import modeling.density_cnn  # noqa: F401 - registers the checkpoint classes for from_pretrained
+                from modeling.hub_model import HubModel
+
+                self._models[key] = HubModel.from_pretrained(self.model_repo_id(kind, shipped=True)).eval()
+            return self._models[key]
         if kind in self._models:
             return self._models[kind]
         import modeling.density_cnn  # noqa: F401 - registers the checkpoint classes for from_pretrained
@@ -173,7 +206,7 @@ class Resources:
         if wanted is None:
             return ""
         try:
-            have = dataset_info(self.dataset(MODEL_ROLES[kind])).get("config_hash")
+            have = dataset_info(self.dataset(self.model_role(kind))).get("config_hash")
         except Exception:  # noqa: BLE001 - a dataset we cannot read is not a reason to retrain
             return ""
         if have and have != wanted:

@@ -4,10 +4,12 @@ net (Lang et al., arXiv:2402.16244, Figs. 14-16, Eqs. 17-18; ``twobody.md`` §7)
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P grid
 scaled to [0, 1], ``modeling.density_cnn.density_images``):
 
-* Nets: the reference checkpoints ``ctx.resources.model("density-cnn")`` (original) and
-  ``ctx.resources.model("density-cnn-adv")`` (hardened: trained on clean + FGSM (eps uniform in [0, 0.05]) +
-  quantum-perturbed (eps uniform in [0, 0.5]) samples). Both are evaluated on the **test split** of the
-  ``twobody-train`` dataset restricted to their training mass ratios (from the checkpoints' meta; they must agree).
+* Nets: the shipped paper checkpoints ``ctx.resources.model("density-cnn", shipped=True)`` (original) and
+  ``ctx.resources.model("density-cnn-adv", shipped=True)`` (hardened: trained on clean + FGSM (eps uniform in
+  [0, 0.05]) + quantum-perturbed (eps uniform in [0, 0.5]) samples); this experiment only evaluates trained nets,
+  so ``mini`` uses them too (the ``tiny`` test preset its own). Both are evaluated on the **test split** of their
+  training dataset (``twobody-shipped``: ``qchaos/twobody-paper-cnn``) restricted to their training mass ratios
+  (from the checkpoints' meta; they must agree).
 * FGSM (Eq. 17) and PGD (L-infinity, ``steps`` signed-gradient steps of size 2.5 eps / steps from a uniform random
   start, seed 0) on the images (``modeling.attacks.fgsm`` / ``PGD``), eps on the grid ``fgsm_eps`` (image units,
   images in [0, 1]; each net is attacked through its own gradients — white box).
@@ -129,14 +131,16 @@ def training_etas(models: dict) -> tuple:
 
 
 def load_states(ctx, etas):
-    """Every split of ``twobody-train`` restricted to ``etas``: ``(test, bank)`` — the test split
+    """Every split of the nets' training dataset (``ctx.resources.model_role(..., shipped=True)``: the shipped
+    checkpoints' ``twobody-shipped`` at mini and paper) restricted to ``etas``: ``(test, bank)`` — the test split
     (``TwobodyData``) and a ``PartnerBank`` of all loaded states."""
     from modeling.attacks import PartnerBank
     from modeling.data import load_twobody
 
-    data = load_twobody(ctx.resources.dataset("twobody-train"), None, etas, source=ctx.resources.source)
+    repo = ctx.resources.dataset(ctx.resources.model_role(NETS["original"], shipped=True))
+    data = load_twobody(repo, None, etas, source=ctx.resources.source)
     if "test" not in data or len(data["test"]) == 0:
-        raise ValueError(f"dataset {ctx.resources.dataset('twobody-train')}: no test rows with eta in {etas}")
+        raise ValueError(f"dataset {repo}: no test rows with eta in {etas}")
     return data["test"], PartnerBank.from_parts(data.values())
 
 
@@ -211,7 +215,7 @@ def run(ctx) -> dict:
         raise ValueError("fgsm_eps / quantum_eps: increasing grids starting at 0")
     bs = int(p["batch_size"])
     ctx.log("reference checkpoints: original and hardened")
-    models = {net: ctx.resources.model(kind) for net, kind in NETS.items()}
+    models = {net: ctx.resources.model(kind, shipped=True) for net, kind in NETS.items()}
     etas = training_etas(models)
     test, bank = load_states(ctx, etas)
     for net, m in models.items():
