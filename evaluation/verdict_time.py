@@ -1,32 +1,34 @@
-"""Time to an integrability verdict on one mass ratio: the density CNN on eigenstates against level statistics
-(Lang et al., arXiv:2402.16244: the trained CNN is "much faster" than the level-statistics analysis).
+"""Time to a reliable integrability verdict: the density CNN on eigenstates against level statistics
+(Lang et al., arXiv:2402.16244: the trained CNN reaches a verdict in "a much shorter computation time" than the
+level-statistics analysis).
 
-System: two atoms in the unit hard-wall box, units hbar = L = mu = 1, contact interaction g (the g of the density
-model's training dataset, ``twobody-train`` role). For every eta of ``etas`` (any 0 < eta <= 1, not necessarily in
-a dataset), both routes start from nothing but (eta, g) and end with a verdict:
+System: two atoms in the unit hard-wall box, units hbar = L = mu = 1, contact interaction g = the g of the density
+CNN's training images. Both routes start from nothing but (eta, g) and end with a verdict; what is compared is the
+cost of a verdict that is *right*, so each route gets the smallest amount of data that makes it reliable:
 
-* **Route A (CNN).** The eigenstates of the model's level window [lo, hi], at the resolution P of its training
-  images, exactly as the generator makes them (``generation/twobody/generate.py``): ``solve_spectrum(eta, g, hi,
-  basis_factor)`` without Richardson extrapolation (the images need eigenvectors of the basis, not extrapolated
-  energies; the level numbers need the spectrum up to hi), ``eigenstates(spec, lo, hi)``, ``fix_sign``,
-  ``wavefunction_images(basis, ., P)``, ``density_images``; then the reference ``density-cnn`` checkpoint
-  (``ctx.resources.model``) classifies every state. Verdict: integrable if the majority of the states is
-  classified integrable; the mean integrable confidence is reported too. Stages: eigensolve, images, inference.
-* **Route B (level statistics).** The converged spectrum with as many levels as the statistics need,
-  ``solve_spectrum(eta, g, stat_levels, basis_factor)`` (``basis_factor`` of ``PARAMS``, Richardson-extrapolated,
-  as the dataset's spectra), both parities mixed, unfolding + Brody histogram fit with floor(sqrt(n)/10)*10 bins
-  (``generation.spectra``). Verdict: integrable if omega < 0 (the critical line omega_c = 0). Stages: eigensolve, fit.
+* **Route A (CNN), n states.** The eigenstates of levels lo .. lo + n - 1 (lo: the first level of the CNN's training
+  window), at the resolution P and the basis size of its training images, exactly as the generator makes them
+  (``generation/twobody/generate.py``): ``solve_spectrum(eta, g, lo + n - 1, basis_factor)`` without Richardson
+  extrapolation, ``eigenstates``, ``fix_sign``, ``wavefunction_images``, ``density_images``; then the CNN (loaded
+  before timing: a trained net is at hand) classifies every state. Verdict: integrable when the majority of the n
+  states is called integrable (``cnn_verdict``; the mean integrable confidence is recorded too).
+* **Route B (level statistics), n levels.** The n lowest converged (Richardson-extrapolated) levels,
+  ``solve_spectrum(eta, g, n, basis_factor)``, both parities mixed, unfolding and the Brody histogram fit with the
+  paper's bins (``generation.spectra``). Verdict: integrable when omega < 0 (the critical line omega_c = 0).
 
-Window, P and g are read from the training dataset itself (its ``wavefunctions`` rows: ``level`` range, ``psi``
-shape, ``g``), ``basis_factor`` from the generation config in its manifest (8 for the paper-scale images). Timing:
-``time.perf_counter`` per stage, one process, the machine's default threads for both routes, the two routes
-interleaved in every repeat (A B A B ...) and the fastest repeat of each route kept; one untimed warm-up of both
-routes on a small problem first (imports, caches). The model is loaded before timing (a trained CNN is at hand;
-its training is not counted) and so is nothing else: route A's cost includes the eigenvectors it needs.
+Protocol. For every count n of each route's grid (``cnn_states``, ``stat_levels``) and every mass ratio of the
+held-out set ``etas`` (non-integrable ratios the CNN never saw, and the two integrable ratios, whose states in the
+window it saw only in part), the route runs from scratch and is timed (``time.perf_counter``, one process, the
+machine's default threads, routes interleaved, fastest of ``repeats``; one untimed warm-up first). Reliability of a
+count = the fraction of held-out ratios with the right verdict; cost = the mean wall time of one verdict. The
+reliable count n* of a route is the smallest count from which every larger count of its grid is right on every
+held-out ratio (``reliable_count``). ``verdict_speedup`` = cost of route B at n*_B over cost of route A at n*_A
+(equal reliability: both always right on the held-out set); undefined (NaN, stated) when a route never gets there
+within its grid.
 
-Metrics: ``verdict_speedup`` = (sum over eta of route B time) / (sum of route A time) (> 1: the CNN is faster),
-per-eta times and ratios, ``cnn_verdict_correct`` / ``stats_verdict_correct`` (fraction of eta with the right
-verdict), the CNN's mean integrable confidence and omega per eta. Files: ``verdict-time.png`` + ``.csv``.
+Metrics: ``verdict_speedup``, the reliable counts and their costs, the reliability of each route at its smallest
+count. Files: ``verdict-time.png`` (cost against reliability, both routes) + ``verdict-time.csv`` (one row per
+route, count and eta: seconds per stage, verdict, confidence or omega).
 """
 
 from __future__ import annotations
@@ -35,17 +37,22 @@ import time
 
 import numpy as np
 
-from .plotting import subplots
+from .core import metric as _metric
+from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "verdict-time"
-TITLE = "Time to a verdict on one eta: CNN on eigenstates vs level statistics"
+TITLE = "Time to a reliable verdict: CNN on eigenstates vs level statistics, cost against reliability"
 PARAMS = {
-    "tiny": {"etas": ["1/3", 0.5], "stat_levels": 80, "basis_factor": 2.0, "repeats": 1},
-    "mini": {"etas": ["1/3", 0.5], "stat_levels": 400, "basis_factor": 2.0, "repeats": 2},
-    "paper": {"etas": ["1/3", 0.6, 1], "stat_levels": 1000, "basis_factor": 2.0, "repeats": 3},
+    "tiny": {"etas": ["1/3", 0.5], "cnn_states": [1, 4], "stat_levels": [30, 80], "basis_factor": 2.0,
+             "repeats": 1},
+    "mini": {"etas": [0.2, "1/3", 0.4, 0.6, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16, 32],
+             "stat_levels": [25, 50, 100, 200, 400, 800], "basis_factor": 2.0, "repeats": 1},
+    "paper": {"etas": [0.1, 0.2, 0.3, "1/3", 0.4, 0.6, 0.8, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16, 32, 64],
+              "stat_levels": [25, 50, 100, 200, 400, 800, 1600, 3200], "basis_factor": 2.0, "repeats": 2},
 }
 
 STAGE_COLORS = {"eigensolve": "tab:gray", "images": "tab:orange", "inference": "tab:blue", "fit": "tab:green"}
+ROUTES = {"cnn": "A: density CNN (states)", "stats": "B: level statistics (levels)"}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -82,15 +89,38 @@ def cnn_verdict(proba) -> dict:
     return {"integrable": frac > 0.5, "fraction": frac, "confidence": float(p[:, 1].mean())}
 
 
-def route_cnn(model, eta, g: float, window: tuple[int, int], image_size: int, basis_factor: float) -> dict:
-    """Route A: eigenstates of the window -> density images -> CNN verdict; seconds per stage."""
+def reliable_count(counts, correct) -> int | None:
+    """The smallest count from which the route is right on every held-out ratio at every larger count of the grid.
+
+    Args:
+        counts: increasing counts (k,) of one route (states or levels).
+        correct: bool array (k, n_eta): verdict right at count i for ratio j.
+
+    Returns that count, or None when the largest count is not always right.
+    """
+    counts = [int(c) for c in counts]
+    ok = np.asarray(correct, dtype=bool).all(axis=1)
+    if ok.shape[0] != len(counts):
+        raise ValueError(f"correct: {ok.shape[0]} rows for {len(counts)} counts")
+    if any(b <= a for a, b in zip(counts, counts[1:])):
+        raise ValueError(f"counts = {counts}: must be strictly increasing")
+    if not ok.size or not ok[-1]:
+        return None
+    i = len(ok) - 1
+    while i > 0 and ok[i - 1]:
+        i -= 1
+    return counts[i]
+
+
+def route_cnn(model, eta, g: float, lo: int, n_states: int, image_size: int, basis_factor: float) -> dict:
+    """Route A: eigenstates of levels lo .. lo + n_states - 1 -> density images -> CNN verdict; seconds per stage."""
     import torch
 
     from generation.twobody.images import fix_sign, wavefunction_images
     from generation.twobody.spectrum import eigenstates, solve_spectrum
     from modeling.density_cnn import density_images
 
-    lo, hi = window
+    hi = lo + n_states - 1
     t0 = time.perf_counter()
     spec = solve_spectrum(eta, g, hi, basis_factor=basis_factor, extrapolate=False)
     _, basis, vectors = eigenstates(spec, lo, hi)
@@ -99,7 +129,7 @@ def route_cnn(model, eta, g: float, window: tuple[int, int], image_size: int, ba
     t2 = time.perf_counter()
     proba = model.predict_proba(images).double().numpy()
     t3 = time.perf_counter()
-    return {"stages": {"eigensolve": t1 - t0, "images": t2 - t1, "inference": t3 - t2}, "states": len(images),
+    return {"stages": {"eigensolve": t1 - t0, "images": t2 - t1, "inference": t3 - t2}, "count": len(images),
             **cnn_verdict(proba)}
 
 
@@ -114,8 +144,8 @@ def route_statistics(eta, g: float, n_levels: int, basis_factor: float) -> dict:
     t1 = time.perf_counter()
     fit = fit_brody_hist(spacings(spec.energy))  # the paper's bins, default_bins(levels)
     t2 = time.perf_counter()
-    return {"stages": {"eigensolve": t1 - t0, "fit": t2 - t1}, "levels": len(spec), "omega": fit.omega,
-            "integrable": fit.omega < 0}
+    return {"stages": {"eigensolve": t1 - t0, "fit": t2 - t1}, "count": len(spec), "omega": fit.omega,
+            "integrable": bool(fit.omega < 0)}
 
 
 def fastest(runs: list[dict]) -> dict:
@@ -124,108 +154,114 @@ def fastest(runs: list[dict]) -> dict:
     return {**best, "seconds": float(sum(best["stages"].values()))}
 
 
+def curve(rows: list[dict], route: str, counts) -> dict:
+    """Per count of ``route``: ``{"count", "seconds" (mean over eta), "reliability", "correct" (k, n_eta)}``."""
+    etas = sorted({r["eta"] for r in rows})
+    correct = np.zeros((len(counts), len(etas)), bool)
+    seconds = np.zeros(len(counts))
+    for i, c in enumerate(counts):
+        sel = {r["eta"]: r for r in rows if r["route"] == route and r["count"] == c}
+        correct[i] = [sel[e]["correct"] for e in etas]
+        seconds[i] = np.mean([sel[e]["seconds"] for e in etas])
+    return {"count": np.asarray(counts), "seconds": seconds, "reliability": correct.mean(axis=1), "correct": correct}
+
+
 # ------------------------------------------------------------------------------------------------ run
-def _figure(ctx, rows: list[dict], setup: dict, p) -> None:
-    fig, axes = subplots(1, 1, width=1.6 + 1.6 * len(rows), height=3.6)
+def _figure(ctx, curves: dict, reliable: dict, setup: dict, etas) -> None:
+    fig, axes = subplots(1, 1, width=6.0, height=3.8)
     ax = axes[0, 0]
-    labels, x = [], 0
-    seen = set()
-    for r in rows:
-        for route, key in (("A: CNN", "cnn"), ("B: statistics", "stats")):
-            bottom = 0.0
-            for stage, sec in r[f"{key}_stages"].items():
-                ax.bar(x, sec, bottom=bottom, color=STAGE_COLORS[stage], width=0.7,
-                       label=stage if stage not in seen else None)
-                seen.add(stage)
-                bottom += sec
-            ax.text(x, bottom, f"{bottom:.2f} s", ha="center", va="bottom", fontsize=7)
-            labels.append(f"{route}\neta = {r['eta_text']}")
-            x += 1
-    ax.set_xticks(range(len(labels)), labels, fontsize=7)
-    ax.set_ylabel("wall time (s)")
-    lo, hi = setup["window"]
-    ax.set_title(f"time to a verdict (g = {setup['g']:g})", fontsize=9)
-    ax.legend(fontsize=7, title="stage", title_fontsize=7)
-    ctx.save_figure(fig, "", f"Time to an integrability verdict per mass ratio, split into stages (fastest of "
-                    f"{p['repeats']} repeats). A: eigenstates of levels {lo}-{hi} at {setup['image_size']}^2 pixels "
-                    f"and the density CNN (majority vote); B: the {p['stat_levels']} lowest Richardson-extrapolated "
-                    "levels and a Brody fit (omega < 0 = integrable).")
-    ctx.save_data([{k: v for k, v in r.items() if not k.endswith("_stages")} for r in rows], "", fmt="csv")
+    for route, color in (("cnn", INTEGRABLE_COLOR), ("stats", NONINTEGRABLE_COLOR)):
+        c = curves[route]
+        ax.plot(c["seconds"], c["reliability"], "o-", color=color, label=ROUTES[route])
+        for x, y, n in zip(c["seconds"], c["reliability"], c["count"]):
+            ax.annotate(str(int(n)), (x, y), textcoords="offset points", xytext=(3, -9), fontsize=6, color=color)
+        if reliable[route] is not None:
+            i = list(c["count"]).index(reliable[route])
+            ax.axvline(c["seconds"][i], color=color, ls=":", lw=0.9)
+    ax.set_xscale("log")
+    ax.set(xlabel="wall time of one verdict from (eta, g) (s)", ylabel="reliability (fraction of held-out eta right)",
+           ylim=(-0.03, 1.05), title=f"cost against reliability (g = {setup['g']:g})")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    lo = setup["window"][0]
+    ctx.save_figure(fig, "", "Time to an integrability verdict against its reliability on the held-out mass ratios "
+                    f"{', '.join(str(e) for e in etas)}. A: n eigenstates from level {lo} at "
+                    f"{setup['image_size']}^2 pixels ({setup['basis_factor']:g} basis states per level) and the "
+                    "density CNN (majority vote); B: the n lowest Richardson-extrapolated levels and a Brody fit "
+                    "(omega < 0 = integrable). Labels: n. Dotted: the smallest n that is right on every held-out "
+                    "ratio from there on.")
 
 
 def run(ctx) -> dict:
     from generation.presets import is_integrable
     from generation.twobody.basis import parse_eta
-    from modeling.density_cnn import DensityCNN  # imported before loading: the checkpoint loader needs the class
+    from modeling.density_cnn import DensityCNN
 
     p = ctx.params
-    model = ctx.resources.model("density-cnn")
+    model = ctx.resources.model("density-cnn", shipped=True)
     if not isinstance(model, DensityCNN):
         raise TypeError(f"density-cnn checkpoint: expected a DensityCNN, got {type(model).__name__}")
-    repo = ctx.resources.dataset("twobody-train")
+    repo = ctx.resources.dataset(ctx.resources.model_role("density-cnn", shipped=True))
     setup = dataset_window(repo, ctx.resources.source)
     if tuple(model.input_shape[-2:]) != (setup["image_size"],) * 2:
         raise ValueError(f"density-cnn expects {tuple(model.input_shape[-2:])} images, its dataset {repo} has "
                          f"{setup['image_size']}")
-    g, window, size, bf = setup["g"], setup["window"], setup["image_size"], setup["basis_factor"]
-    ctx.log(f"g = {g:g}, CNN window levels {window[0]}-{window[1]} at {size}x{size}; statistics on "
-            f"{p['stat_levels']} levels; warm-up")
-    route_cnn(model, 0.45, g, (1, 10), size, bf)
+    g, lo, size, bf = setup["g"], setup["window"][0], setup["image_size"], setup["basis_factor"]
+    cnn_counts, stat_counts = [int(n) for n in p["cnn_states"]], [int(n) for n in p["stat_levels"]]
+    ctx.log(f"g = {g:g}; A: states from level {lo} at {size}x{size}, n = {cnn_counts}; B: levels n = {stat_counts}; "
+            "warm-up")
+    route_cnn(model, 0.45, g, 1, 4, size, bf)
     route_statistics(0.45, g, 40, p["basis_factor"])
 
     rows = []
-    for eta in ctx.bar(p["etas"], desc="verdicts"):
-        runs_a, runs_b = [], []
-        for _ in range(p["repeats"]):
-            runs_a.append(route_cnn(model, eta, g, window, size, bf))
-            runs_b.append(route_statistics(eta, g, p["stat_levels"], p["basis_factor"]))
-        a, b = fastest(runs_a), fastest(runs_b)
+    jobs = [(eta, route, n) for eta in p["etas"] for route, counts in (("cnn", cnn_counts), ("stats", stat_counts))
+            for n in counts]
+    for eta, route, n in ctx.bar(jobs, desc="verdicts"):
+        runs = [route_cnn(model, eta, g, lo, n, size, bf) if route == "cnn"
+                else route_statistics(eta, g, n, p["basis_factor"]) for _ in range(int(p["repeats"]))]
+        best = fastest(runs)
         truth = is_integrable(parse_eta(eta))
-        row = {"eta": parse_eta(eta), "eta_text": str(eta), "integrable": truth,
-               "cnn_seconds": a["seconds"], "stats_seconds": b["seconds"], "ratio": b["seconds"] / a["seconds"],
-               "cnn_verdict": a["integrable"], "cnn_correct": a["integrable"] == truth,
-               "cnn_fraction_integrable": a["fraction"], "cnn_confidence": a["confidence"], "cnn_states": a["states"],
-               "stats_verdict": b["integrable"], "stats_correct": b["integrable"] == truth, "omega": b["omega"],
-               "stats_levels": b["levels"], "cnn_stages": a["stages"], "stats_stages": b["stages"]}
-        row.update({f"cnn_{k}_seconds": v for k, v in a["stages"].items()})
-        row.update({f"stats_{k}_seconds": v for k, v in b["stages"].items()})
-        rows.append(row)
-        ctx.log(f"eta = {eta}: CNN {a['seconds']:.2f} s ({'integrable' if a['integrable'] else 'non-integrable'}, "
-                f"p_int {a['confidence']:.3f}), statistics {b['seconds']:.2f} s (omega {b['omega']:+.3f})")
-    _figure(ctx, rows, setup, p)
+        rows.append({"route": route, "count": n, "eta": parse_eta(eta), "eta_text": str(eta), "integrable": truth,
+                     "verdict": best["integrable"], "correct": best["integrable"] == truth,
+                     "seconds": best["seconds"], "confidence": best.get("confidence"),
+                     "fraction_integrable": best.get("fraction"), "omega": best.get("omega"),
+                     **{f"{k}_seconds": best["stages"].get(k) for k in STAGE_COLORS}})
+    curves = {"cnn": curve(rows, "cnn", cnn_counts), "stats": curve(rows, "stats", stat_counts)}
+    reliable = {r: reliable_count(curves[r]["count"], curves[r]["correct"]) for r in curves}
+    cost = {r: (float(curves[r]["seconds"][list(curves[r]["count"]).index(reliable[r])])
+                if reliable[r] is not None else float("nan")) for r in curves}
+    _figure(ctx, curves, reliable, setup, p["etas"])
+    ctx.save_data(rows, "", fmt="csv")
 
-    t_a, t_b = sum(r["cnn_seconds"] for r in rows), sum(r["stats_seconds"] for r in rows)
-    m = {"verdict_speedup": {"value": t_b / t_a, "description": f"level-statistics time over CNN time, summed over "
-                             f"eta {p['etas']}"},
-         "cnn_verdict_correct": {"value": float(np.mean([r["cnn_correct"] for r in rows])),
-                                 "description": "fraction of eta where the CNN majority vote is right"},
-         "stats_verdict_correct": {"value": float(np.mean([r["stats_correct"] for r in rows])),
-                                   "description": "fraction of eta where omega < 0 <=> integrable is right"},
-         "cnn_seconds_total": {"value": t_a, "description": "route A wall time summed over eta (s)"},
-         "stats_seconds_total": {"value": t_b, "description": "route B wall time summed over eta (s)"}}
-    share = {f"{route}_{stage}": sum(r[f"{route}_stages"][stage] for r in rows) / total
-             for route, total in (("cnn", t_a), ("stats", t_b)) for stage in rows[0][f"{route}_stages"]}
-    m["cnn_eigensolve_share"] = {"value": share["cnn_eigensolve"],
-                                 "description": "share of route A spent computing eigenstates"}
-    for r in rows:
-        tag = r["eta_text"].replace("/", "_").replace(".", "p")
-        m[f"verdict_speedup_eta_{tag}"] = {"value": r["ratio"], "description": f"time B / time A at eta = "
-                                           f"{r['eta_text']}"}
-        m[f"cnn_confidence_eta_{tag}"] = {"value": r["cnn_confidence"], "description": f"mean integrable "
-                                          f"confidence of the CNN at eta = {r['eta_text']}"}
-        m[f"omega_eta_{tag}_verdict"] = {"value": r["omega"], "description": f"route B's Brody omega at eta = "
-                                         f"{r['eta_text']} ({r['stats_levels']} levels)"}
-    m["cnn_inference_share"] = {"value": share["cnn_inference"], "description": "share of route A spent in the CNN"}
-    faster = "faster" if t_b > t_a else "slower"
-    summary = (
-        f"Route A (CNN) took {t_a:.2f} s and route B (level statistics) {t_b:.2f} s for {len(rows)} mass ratios "
-        f"(verdict_speedup = {t_b / t_a:.2f}: the CNN verdict is {faster}); the CNN majority vote was right for "
-        f"{m['cnn_verdict_correct']['value']:.0%} and omega < 0 for {m['stats_verdict_correct']['value']:.0%} of "
-        f"them. Route A is {share['cnn_eigensolve']:.0%} eigensolve (the {rows[0]['cnn_states']} eigenvectors of "
-        f"levels {window[0]}-{window[1]}), {share['cnn_images']:.0%} images and {share['cnn_inference']:.0%} "
-        f"inference; route B is {share['stats_eigensolve']:.0%} eigensolve ({p['stat_levels']} Richardson-"
-        f"extrapolated levels: a second, 4x larger basis) and {share['stats_fit']:.0%} Brody fit. Neither route is "
-        "free: the CNN needs eigenvectors of a converged level window, the statistics many converged eigenvalues "
-        "(no vectors), so the ratio measures two eigensolves, not the network against a fit; classifying images "
-        "that are already at hand is what the CNN makes fast.")
+    speedup = cost["stats"] / cost["cnn"]
+    m = {
+        "verdict_speedup": _metric(speedup, "cost of a reliable level-statistics verdict over that of a reliable CNN "
+                                   f"verdict (mean seconds per held-out eta at n*_B = {reliable['stats']} levels "
+                                   f"and n*_A = {reliable['cnn']} states)"),
+        "cnn_reliable_states": _metric(reliable["cnn"], "smallest number of eigenstates from which the CNN majority "
+                                       "vote is right on every held-out eta (None: not within the grid)"),
+        "stats_reliable_levels": _metric(reliable["stats"], "smallest number of levels from which omega < 0 <=> "
+                                         "integrable is right on every held-out eta (None: not within the grid)"),
+        "cnn_reliable_seconds": _metric(cost["cnn"], "mean wall time of a CNN verdict at its reliable count (s)"),
+        "stats_reliable_seconds": _metric(cost["stats"], "mean wall time of a level-statistics verdict at its "
+                                          "reliable count (s)"),
+        "cnn_reliability_at_1_state": _metric(curves["cnn"]["reliability"][0], f"fraction of held-out eta right "
+                                              f"with {cnn_counts[0]} state(s)"),
+        "stats_reliability_at_min_levels": _metric(curves["stats"]["reliability"][0], f"fraction of held-out eta "
+                                                   f"right with {stat_counts[0]} levels"),
+    }
+    if reliable["cnn"] is not None and reliable["stats"] is not None:
+        verdict = (f"At equal reliability (right on all {len(p['etas'])} held-out mass ratios) the CNN needs "
+                   f"{reliable['cnn']} eigenstate(s) from level {lo} ({cost['cnn']:.2f} s per verdict) and the level "
+                   f"statistics {reliable['stats']} levels ({cost['stats']:.2f} s): the CNN is {speedup:.1f}x "
+                   f"{'faster' if speedup > 1 else 'slower'}.")
+    else:
+        missing = [ROUTES[r] for r in reliable if reliable[r] is None]
+        verdict = (f"{' and '.join(missing)} never became reliable within its grid, so the ratio at equal "
+                   "reliability is undefined here.")
+    summary = (verdict + f" Both start from nothing but (eta, g = {g:g}): the CNN's cost is the eigenvectors of a "
+               f"window starting at level {lo} ({bf:g} basis states per level), the statistics' cost many converged "
+               "eigenvalues (Richardson: a second, 4x larger basis); the CNN verdict needs few states because every "
+               "highly excited state carries the signature, while a Brody fit needs enough spacings to tell Poisson "
+               "from Wigner near omega = 0.")
     return {"metrics": m, "summary": summary}

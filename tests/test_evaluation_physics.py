@@ -123,17 +123,56 @@ def test_level_stats_known_answers():
 
 # ------------------------------------------------------------------------------------------------ verdict-time
 def test_verdict_time_tiny(eval_resources, tmp_path):
+    import csv
+
     exp, m = _run("verdict-time", eval_resources, tmp_path)
     assert [f["file"] for f in exp["figures"]] == ["verdict-time.png"]
-    assert m["cnn_seconds_total"] > 0 and m["stats_seconds_total"] > 0
-    assert m["verdict_speedup"] == pytest.approx(m["stats_seconds_total"] / m["cnn_seconds_total"])
-    assert 0 <= m["cnn_verdict_correct"] <= 1 and 0 <= m["cnn_inference_share"] < 1
-    assert 0 < m["cnn_eigensolve_share"] < 1
-    for eta in ("1_3", "0p5"):
-        assert 0 <= m[f"cnn_confidence_eta_{eta}"] <= 1
-    assert m["omega_eta_0p5_verdict"] > m["omega_eta_1_3_verdict"]  # the integrable spectrum is less repelled
-    rows = (tmp_path / "tiny" / "verdict-time.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 and "cnn_eigensolve_seconds" in rows[0]
+    params = verdict_time.PARAMS["tiny"]
+    with open(tmp_path / "tiny" / "verdict-time.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    # one timed verdict per route, count and held-out eta, each with the truth of its eta
+    expected = {("cnn", str(n), str(e)) for n in params["cnn_states"] for e in params["etas"]}
+    expected |= {("stats", str(n), str(e)) for n in params["stat_levels"] for e in params["etas"]}
+    assert {(r["route"], r["count"], r["eta_text"]) for r in rows} == expected
+    assert all((r["integrable"] == "True") == (r["eta_text"] == "1/3") for r in rows)
+    assert all((r["correct"] == "True") == (r["verdict"] == r["integrable"]) for r in rows)
+    # every verdict of route B is the sign of its Brody omega
+    assert all((r["verdict"] == "True") == (float(r["omega"]) < 0) for r in rows if r["route"] == "stats")
+    # the reported reliable counts and speed-up follow from the table by the protocol's rule
+    for route, counts, key in (("cnn", params["cnn_states"], "cnn_reliable_states"),
+                               ("stats", params["stat_levels"], "stats_reliable_levels")):
+        ok = [all(r["correct"] == "True" for r in rows if r["route"] == route and r["count"] == str(n))
+              for n in counts]
+        first = next((n for i, n in enumerate(counts) if all(ok[i:])), None)
+        assert m[key] == first
+    if m["cnn_reliable_states"] is not None:
+        secs = {route: np.mean([float(r["seconds"]) for r in rows if r["route"] == route
+                                and r["count"] == str(int(m[key]))])
+                for route, key in (("cnn", "cnn_reliable_states"), ("stats", "stats_reliable_levels"))}
+        assert m["verdict_speedup"] == pytest.approx(secs["stats"] / secs["cnn"])
+
+
+def test_reliable_count_known_answers():
+    T, F = True, False
+    counts = [1, 2, 4, 8]
+    assert verdict_time.reliable_count(counts, [[F, T], [T, T], [T, T], [T, T]]) == 2
+    # a lucky small count does not count: reliability must hold from there on
+    assert verdict_time.reliable_count(counts, [[T, T], [T, T], [T, F], [T, T]]) == 8
+    assert verdict_time.reliable_count(counts, [[T, T], [T, T], [T, T], [F, T]]) is None
+    assert verdict_time.reliable_count(counts, [[T, T]] * 4) == 1
+    with pytest.raises(ValueError, match="increasing"):
+        verdict_time.reliable_count([1, 1, 2, 3], [[T]] * 4)
+    with pytest.raises(ValueError, match="rows"):
+        verdict_time.reliable_count(counts, [[T]] * 3)
+
+
+def test_verdict_curve_known_answer():
+    rows = [{"route": "cnn", "count": n, "eta": e, "correct": ok, "seconds": s}
+            for n, e, ok, s in ((1, 0.5, True, 1.0), (1, 1.0, False, 3.0), (2, 0.5, True, 2.0), (2, 1.0, True, 4.0))]
+    c = verdict_time.curve(rows + [{"route": "stats", "count": 1, "eta": 0.5, "correct": False, "seconds": 9.0}],
+                           "cnn", [1, 2])
+    assert c["reliability"].tolist() == [0.5, 1.0] and c["seconds"].tolist() == [2.0, 3.0]
+    assert c["correct"].tolist() == [[True, False], [True, True]]
 
 
 def test_verdict_helpers(eval_resources):
