@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .core import metric_value
 
-__all__ = ["load_targets", "verdict", "render_report", "TARGETS_PATH"]
+__all__ = ["load_targets", "verdict", "shortfall", "headline", "render_report", "TARGETS_PATH"]
 
 TARGETS_PATH = Path(__file__).with_name("targets.json")
 
@@ -53,6 +53,45 @@ def verdict(value, target: dict | None, preset: str) -> str:
     if op not in _OPS:
         raise ValueError(f"target op = {op!r}: must be one of {sorted(_OPS)}")
     return "met" if _OPS[op](float(value), float(target["value"]), float(target.get("tolerance", 0.0))) else "not met"
+
+
+def shortfall(value, target: dict | None) -> float | None:
+    """How far a measured value misses its target (> 0 when not met, in the metric's units): the distance to the
+    bound for ``>=``, ``>``, ``<=``, ``<``, and beyond the tolerance for ``approx`` / ``==``; None without a value
+    or target."""
+    if target is None or value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    x, t, tol = float(value), float(target["value"]), float(target.get("tolerance", 0.0))
+    op = target.get("op", "approx")
+    if op in (">=", ">"):
+        return t - x
+    if op in ("<=", "<"):
+        return x - t
+    return abs(x - t) - tol
+
+
+def _verdict_text(value, target: dict | None, preset: str) -> str:
+    """The verdict, with the amount missed for "not met"."""
+    v = verdict(value, target, preset)
+    gap = shortfall(value, target) if v == "not met" else None
+    return f"**not met** (by {_fmt(abs(gap))})" if gap is not None else (f"**{v}**" if v == "not met" else v)
+
+
+def headline(results: dict, targets: dict) -> list[str]:
+    """Markdown table of every metric that has a target at this preset: measured, paper / target, verdict."""
+    preset = results.get("preset", "?")
+    rows = []
+    for name, exp in results.get("experiments", {}).items():
+        for key, m in exp.get("metrics", {}).items():
+            t = targets.get(key)
+            if t is None or verdict(None, t, preset) == "no target":
+                continue
+            value = metric_value(m)
+            rows.append(f"| {t.get('description', key)} (`{key}`, {name}) | {_fmt(value)} | {_target_text(t)} | "
+                        f"{_verdict_text(value, t, preset)} |")
+    if not rows:
+        return []
+    return ["| result | measured | paper / target | verdict |", "|---|---|---|---|", *rows]
 
 
 def _fmt(v) -> str:
@@ -111,6 +150,11 @@ def render_report(results: dict, targets: dict, previous: dict | None = None) ->
               f"{counts['met']} met, {counts['not met']} not met, {counts['no target']} without a target.", "",
               "| experiment | status | seconds | met | not met | no target |", "|---|---|---|---|---|---|", *rows, ""]
 
+    head = headline(results, targets)
+    if head:
+        lines += ["## Headline: every number with a target", "", *head, "",
+                  "Where a target is not met, the experiment's section below says why.", ""]
+
     for name, exp in results.get("experiments", {}).items():
         lines += [f"## {exp.get('title', name)}", ""]
         lines.append(f"`qchaos evaluate {name} --preset {preset}` — {_fmt(exp.get('seconds'))} s"
@@ -132,7 +176,7 @@ def render_report(results: dict, targets: dict, previous: dict | None = None) ->
                 label = f"`{key}`" + (f" — {desc}" if desc else "")
                 prev = metric_value(prev_metrics.get(key)) if key in prev_metrics else None
                 source = t.get("source", "") if t else ""
-                lines.append(f"| {label} | {_fmt(value)} | {_target_text(t)} | {verdict(value, t, preset)} | "
+                lines.append(f"| {label} | {_fmt(value)} | {_target_text(t)} | {_verdict_text(value, t, preset)} | "
                              f"{_fmt(prev)} | {source} |")
             lines.append("")
         for fig in exp.get("figures", []):

@@ -215,7 +215,18 @@ class Resources:
 
     # -- training ---------------------------------------------------------------------------------------------------
     def train(self, kind: str, *, seed: int = 0, **overrides):
-        """A fresh training run of ``kind`` on its role's dataset (not saved); returns ``TrainResult``."""
+        """A fresh training run of ``kind`` on its role's dataset; returns ``TrainResult``.
+
+        Not saved, except that the run with seed 0 and no overrides *is* the reference checkpoint of
+        :meth:`model`: when that is not in the local hub yet (and ``build`` is on), this run is saved as it, so the
+        reference is never trained twice.
+        """
+        if seed == 0 and not overrides and self.build and not self._uses_shipped(kind, False):
+            from qchaos.hub import local_repo_path
+
+            repo_id = self.model_repo_id(kind)
+            if not (local_repo_path(repo_id, "model") / "qchaos.json").is_file():
+                return self._train(kind, seed=0, save=True, repo_id=repo_id)
         return self._train(kind, seed=seed, save=False, **overrides)
 
     def _train(self, kind: str, *, seed: int, save: bool, repo_id: str | None = None, **overrides):

@@ -78,7 +78,22 @@ def test_render_report_shows_figures_targets_previous_and_verdicts():
     assert extra.endswith("| 3.25 | — | no target | 3.25 |  |")  # measured, target, verdict, previous, source
     assert "1 met, 0 not met, 1 without a target" in text
     failing = render_report(_results(0.9), targets)
-    assert "| not met |" in failing and "0 met, 1 not met" in failing
+    assert "0 met, 1 not met" in failing
+    row = next(line for line in failing.splitlines() if line.startswith("| `cnn_test_accuracy`"))
+    assert "| **not met** (by 0.09) |" in row  # by how much
+    head = failing[failing.index("## Headline"):failing.index("## Demo")]
+    assert "| 0.9 | >= 0.99 | **not met** (by 0.09) |" in head and "extra" not in head  # only targeted metrics
+
+
+@pytest.mark.parametrize("op,value,tol,x,gap", [
+    (">=", 0.99, 0, 0.95, 0.04), (">", 0.0, 0, -0.2, 0.2), ("<=", 1e-4, 0, 3e-4, 2e-4), ("<", 0.0, 0, 0.5, 0.5),
+    ("approx", 0.9878, 0.05, 0.8, 0.1378), ("==", 649, 0, 640, 9), (">=", 0.99, 0, 1.0, -0.01),
+])
+def test_shortfall_known_answers(op, value, tol, x, gap):
+    from evaluation.report import shortfall
+
+    assert shortfall(x, {"value": value, "op": op, "tolerance": tol}) == pytest.approx(gap)
+    assert shortfall(None, {"value": value, "op": op}) is None and shortfall(x, None) is None
 
 
 def test_render_report_shows_errors():
