@@ -234,11 +234,48 @@ class Resources:
 
         settings = {**self.train_overrides, **overrides}
         dataset = self.dataset(MODEL_ROLES[kind])
-        rid = repo_id or default_repo_id(settings_for(kind, self.train_preset, dataset, **settings))
+        wanted = settings_for(kind, self.train_preset, dataset, seed=seed, **settings)
+        rid = repo_id or default_repo_id(wanted)
         tag = "-".join(f"{k}{_short(v)}" for k, v in sorted(overrides.items()))
         log = self.runs_dir / f"{rid.split('/')[-1]}{'-' + tag if tag and not save else ''}-seed{seed}.json"
-        return train(kind, self.train_preset, dataset, seed=seed, save=save, repo_id=rid, log_path=log,
-                     progress=self.progress, source=self.source, **settings)
+        if not save:
+            done = self._finished_run(log, wanted, dataset)
+            if done is not None:
+                return done
+        result = train(kind, self.train_preset, dataset, seed=seed, save=save, repo_id=rid, log_path=log,
+                       progress=self.progress, source=self.source, **settings)
+        if not save:  # kept beside its log, so an interrupted evaluation resumes with the seeds it finished
+            result.model.save_pretrained(_run_checkpoint(log))
+        return result
+
+    def _finished_run(self, log_path: Path, settings, dataset: str):
+        """The ``TrainResult`` of a training run finished earlier with exactly these settings on the dataset as it
+        is now published (its log and checkpoint beside it), else None."""
+        import json
+
+        from modeling.data import dataset_info
+        from modeling.hub_model import HubModel
+        from modeling.train import TrainResult
+
+        folder = _run_checkpoint(log_path)
+        try:
+            log = json.loads(log_path.read_text(encoding="utf-8"))
+            same = (log.get("final") is not None and log.get("settings") == json.loads(json.dumps(settings.to_dict()))
+                    and log.get("dataset_config_hash") == dataset_info(dataset).get("config_hash"))
+            if not same or not (folder / "qchaos.json").is_file():
+                return None
+            model = HubModel.from_pretrained(folder, source="local")
+        except (OSError, ValueError, LookupError):  # no, unreadable or damaged earlier run: train again
+            return None
+        if self.progress:
+            print(f"reusing the finished training run {log_path.name} (delete it to retrain)", flush=True)
+        return TrainResult(model=model, repo_id=log["repo_id"], settings=settings, metrics=log["final"], log=log,
+                           log_path=log_path, best_epoch=int(log["best_epoch"]), history=log["epochs"])
+
+
+def _run_checkpoint(log_path: Path) -> Path:
+    """The checkpoint folder of an evaluation training run, beside its JSON log."""
+    return log_path.with_name(log_path.stem + ".ckpt")
 
 
 def _short(v) -> str:

@@ -224,3 +224,25 @@ def test_cli_evaluate_list_and_missing(tmp_path, monkeypatch, capsys):
     saved = json.loads((tmp_path / "reports" / "mini" / "results.json").read_text())
     assert saved["experiments"]["galleries"]["status"] == "missing"
     assert "qchaos generate tribaker --preset mini" in saved["experiments"]["galleries"]["error"]
+
+
+def test_finished_training_runs_are_reused(eval_resources, monkeypatch):
+    """An interrupted evaluation resumes with the seeds it finished: the same run is loaded, not trained again."""
+    import torch
+
+    import modeling.train
+
+    first = eval_resources.train("density-cnn", seed=1, epochs=1)
+    assert first.log_path.is_file() and (first.log_path.parent / (first.log_path.stem + ".ckpt")).is_dir()
+    with monkeypatch.context() as m:
+        m.setattr(modeling.train, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+        again = eval_resources.train("density-cnn", seed=1, epochs=1)
+    assert again.log["steps"] == first.log["steps"] and again.best_epoch == first.best_epoch
+    for (k, a), (_, b) in zip(first.model.state_dict().items(), again.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    # another setting is another run; a damaged checkpoint is retrained, not trusted
+    other = eval_resources.train("density-cnn", seed=2, epochs=1)
+    assert other.log_path != first.log_path
+    (first.log_path.parent / (first.log_path.stem + ".ckpt") / "model.safetensors").write_bytes(b"broken")
+    retrained = eval_resources.train("density-cnn", seed=1, epochs=1)
+    assert retrained.log["steps"] == first.log["steps"]  # same seed, same data: identical metrics
