@@ -408,7 +408,7 @@ def test_cli_list(tmp_path, monkeypatch, capsys):
     assert main(["list", "models"]) == 0
     table = capsys.readouterr().out
     assert "6a880e4f622a" in table and "QuantumLocalizationNet, input Nx2" in table  # sha256 prefixes
-    assert main(["list", "models", "nosuch"]) == 2
+    assert main(["list", "models", "nosuch"]) == 3  # NotFoundError (qchaos.errors)
     err = capsys.readouterr().err
     assert "model = 'nosuch': unknown" in err and all(m in err for m in MODEL_IDS)
 
