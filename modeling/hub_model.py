@@ -145,7 +145,9 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
 
     def push_to_hub(self, repo_id: str, **kwargs) -> str:
         """The mixin's ``push_to_hub`` (``HF_ENDPOINT``, ``HF_TOKEN``); the card and record name ``repo_id``."""
-        with self._named(repo_id):
+        from qchaos.hub import hub_errors
+
+        with self._named(repo_id), hub_errors(f"push model {repo_id}"):
             return super().push_to_hub(repo_id, **kwargs)
 
     def save_to_local_hub(self, repo_id: str, root=None) -> Path:
