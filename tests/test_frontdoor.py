@@ -272,6 +272,13 @@ from qchaos.hub import load
 out["rows"] = {{k: v.num_rows for k, v in ds.items()}}
 out["verified"] = load("qchaos/twobody-tiny", "spectra", "train").num_rows
 out["spectra"] = sp.num_rows
+# one experiment through the evaluation framework (report with targets.json from the package data), at the tiny
+# scale: `qchaos evaluate ed-accuracy` is the same call with the mini parameters (~40 s)
+from evaluation import evaluate
+from evaluation.ed_accuracy import PARAMS
+doc = evaluate("mini", ["ed-accuracy"], out="reports", build=False, progress=False,
+               params={{"ed-accuracy": PARAMS["tiny"]}})
+out["failed"] = doc["failed"]
 print("RESULT " + json.dumps(out))
 """
     line = [x for x in run(str(wheel_env["python"]), "-c", script).splitlines() if x.startswith("RESULT ")][-1]
@@ -279,4 +286,7 @@ print("RESULT " + json.dumps(out))
     assert {m: result[m] for m in MODEL_IDS} == {MODEL_IDS[0]: "DensityCNN", MODEL_IDS[1]: "DensityCNN",
                                                  MODEL_IDS[2]: "QuantumLocalizationNet"}
     assert sum(result["rows"].values()) == 2 * 20 and result["spectra"] == result["verified"] >= 1
-    assert sorted(p.name for p in work.iterdir()) == ["tiny.zarr"]  # nothing else written to the working directory
+    assert result["failed"] == []
+    report = (work / "reports" / "mini" / "report.md").read_text()
+    assert "ed_bethe_max_rel_error" in report and "met" in report
+    assert sorted(p.name for p in work.iterdir()) == ["reports", "tiny.zarr"]  # nothing else in the working dir
