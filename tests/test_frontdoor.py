@@ -3,9 +3,9 @@ directory; where things live; and every failure of the environment as one line w
 
 The wheel test builds ``dist/*.whl`` (``pip wheel --no-build-isolation`` of a copy of the checkout), installs it
 with ``--no-deps`` into a throwaway venv that sees the test interpreter's dependencies (a ``.pth`` line, so the
-checkout's editable install is not picked up), and runs the README quick start, ``qchaos --help`` / ``list``,
-``from_pretrained`` of every shipped checkpoint, ``generate`` + ``publish`` of a mini repo and
-``datasets.load_dataset`` of it there, with ``HF_HUB_OFFLINE=1`` and ``QCHAOS_HUB`` / ``XDG_CACHE_HOME`` / ``HF_HOME``
+checkout's editable install is not picked up), and runs ``qchaos --help`` / ``list``, every block of the README
+(the quick start generates and publishes a mini repo), ``from_pretrained`` of every shipped checkpoint,
+``datasets.load_dataset`` of the published repo and one experiment there, with ``HF_HUB_OFFLINE=1`` and ``QCHAOS_HUB`` / ``XDG_CACHE_HOME`` / ``HF_HOME``
 in the temporary directory.
 """
 
@@ -21,6 +21,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+
+from mdsnippets import blocks, run_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_IDS = ["qchaos/density-cnn-adv-twobody-paper", "qchaos/density-cnn-twobody-paper",
@@ -126,6 +128,7 @@ def blocker(tmp_path_factory) -> Path:
 
 def test_unwritable_paths(blocker, tmp_path, monkeypatch, capsys):
     from qchaos.cli import main
+    from qchaos.errors import EnvironmentFault
 
     monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
     cases = [
@@ -138,6 +141,8 @@ def test_unwritable_paths(blocker, tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"qchaos: environment: {what}") and "cannot write there" in err \
             and str(blocker) in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(EnvironmentFault, match="--out = "):  # --debug: the exception itself, with its traceback
+        main(["--debug", "generate", "twobody", "--eta", "0.5", "--out", str(blocker / "x.zarr")])
     monkeypatch.setenv("QCHAOS_HUB", str(blocker / "hub"))
     for argv in (["publish", "twobody", "--store", str(tmp_path / "none.zarr")],
                  ["train", "quantum-net", "--dataset", str(tmp_path)]):
@@ -171,9 +176,6 @@ def test_push_to_an_unreachable_hub(tmp_path):
                  ["train", "density-cnn", "--dataset", str(tmp_path), "--push"]):
         _one_line(_cli(argv, env, tmp_path), 5, f"qchaos: environment: {argv[0]} --push: the Hub {url} failed",
                   "check the network, HF_ENDPOINT and HF_TOKEN")
-    # --debug shows the traceback instead
-    proc = _cli(["--debug", "publish", "twobody", "--store", str(tmp_path / "none.zarr"), "--push"], env, tmp_path)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
 def test_corrupt_shard_is_an_integrity_error(tmp_path, monkeypatch, capsys):
@@ -237,9 +239,10 @@ def test_wheel_holds_the_package_data(wheel_env):
 
 
 def test_wheel_front_door_offline_from_an_empty_directory(wheel_env, tmp_path):
-    """qchaos --help / list, from_pretrained of every shipped checkpoint (base class, class dispatch), evaluate of
-    one experiment's listing, generate + publish of a mini repo and datasets.load_dataset of it: all from an empty
-    directory, offline, with only the wheel installed."""
+    """qchaos --help / list, the README (quick start: generate + publish a mini repo and load it; the pretrained
+    snippet), from_pretrained of every shipped checkpoint (base class, class dispatch), datasets.load_dataset of the
+    published repo and one experiment through evaluate: all from an empty directory, offline, with only the wheel
+    installed."""
     work = tmp_path / "empty"
     work.mkdir()
     env = _clean_env(tmp_path, QCHAOS_HUB=str(tmp_path / "qhub"))
@@ -253,9 +256,12 @@ def test_wheel_front_door_offline_from_an_empty_directory(wheel_env, tmp_path):
     assert "Exit codes:" in run(qchaos, "--help")
     table = run(qchaos, "list", "models")
     assert all(f"{m} " in table for m in MODEL_IDS) and table.count(" shipped ") == 3, table
-    assert "ed-accuracy" in run(qchaos, "evaluate", "--list")
-    run(qchaos, *GEN_TINY, "--out", "tiny.zarr")
-    run(qchaos, "publish", "twobody", "--store", "tiny.zarr", "--repo-id", "qchaos/twobody-tiny", "--quiet")
+    # the README, every block (quick start: generate + publish qchaos/twobody-tiny, load it; pretrained models)
+    items = blocks((ROOT / "README.md").read_text(encoding="utf-8"), "README.md")
+    env_readme = {**env, "PATH": os.pathsep.join([str(wheel_env["bin"]), env["PATH"]])}
+    counts = run_blocks(items, python=str(wheel_env["python"]), cwd=work, env=env_readme)
+    print(f"\nREADME.md: {counts['ran']} blocks ran, {counts['skipped']} skipped (skip-test marker)")
+    assert counts["ran"] >= 3 and counts["skipped"] == 1
     script = f"""
 import json, sys
 import datasets, qchaos
