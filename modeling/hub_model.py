@@ -5,14 +5,16 @@ A saved model is a folder laid out like its Hub repo (``hub.md`` §2)::
     config.json          constructor arguments (PyTorchModelHubMixin); from_pretrained passes them back to __init__
     model.safetensors    the state dict
     qchaos.json          model class, sha256 + size of model.safetensors, meta (input, classes, dataset, metrics)
-    README.md            model card rendered from dataset_cards/model_card.md
+    README.md            model card rendered from dataset_cards/model_card.md (package data)
 
 * ``save_pretrained(folder)`` writes all four (deterministic bytes, no timestamps); ``push_to_hub("qchaos/x")``
   (the mixin's, honours ``HF_ENDPOINT``/``HF_TOKEN``) uploads them; ``save_to_local_hub("qchaos/x")`` saves into
   ``$QCHAOS_HUB/models/qchaos/x``.
-* ``Model.from_pretrained(id_or_path)``: a folder; or a repo id, read from the local hub folder when it exists
-  (works with ``HF_HUB_OFFLINE=1``), else downloaded from the Hub (``snapshot_download``, so a later offline call
-  finds it in the HF cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision and
+* ``Model.from_pretrained(id_or_path)``: a folder; or a repo id: a checkpoint shipped with the package
+  (``qchaos/pretrained/``, :func:`qchaos.registry.shipped_path`, from any working directory), else the local hub
+  folder when it exists (works with ``HF_HUB_OFFLINE=1``; ``source="local"`` prefers it to a shipped checkpoint of
+  the same name), else downloaded from the Hub (``snapshot_download``, so a later offline call finds it in the HF
+  cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision and
   must match its sha256. Before any tensor is read, the size and sha256 of ``model.safetensors`` are checked
   against ``qchaos.json`` (:class:`ModelIntegrityError` naming the file); loading is strict: the checkpoint's
   class must be the caller's and every tensor name and shape must match the model built from ``config.json``
