@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test evaluate generate bench clean
 
+# the checkout's jobs keep their datasets and checkpoints in ./hub (the package's default is ~/.cache/qchaos/hub)
+evaluate generate bench: export QCHAOS_HUB ?= $(CURDIR)/hub
+
 install: $(STAMP)
 
 # torch is pinned to the local CPU wheel first, so the package's `torch>=2.2` needs nothing more
@@ -17,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# the suite includes the wheel check (tests/test_frontdoor.py): dist wheel built, installed --no-deps into a
+# throwaway venv that reuses .venv's dependencies, README quick start run from an empty directory, offline
 test: install
 	$(BIN)/python -m pytest -q
 
@@ -31,4 +36,4 @@ bench: install
 	$(BIN)/python -m benchmarks --preset $(PRESET)
 
 clean:
-	rm -rf $(VENV) data reports .pytest_cache
+	rm -rf $(VENV) data reports .pytest_cache dist build

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qchaos.errors import MissingResource
+
 __all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
 
 DATASET_ROLES = {
@@ -52,7 +54,7 @@ SHIPPED_ROLES = {"density-cnn": "twobody-shipped", "density-cnn-adv": "twobody-s
 """model kind -> the dataset role of its shipped paper checkpoint, where that differs from :data:`MODEL_ROLES`."""
 
 
-class MissingResourceError(RuntimeError):
+class MissingResourceError(MissingResource):
     """A dataset or checkpoint the evaluation needs is absent and building it is off (the message says how)."""
 
 
@@ -170,11 +172,12 @@ class Resources:
         import modeling.quantum_net  # noqa: F401
         from modeling.hub_model import HubModel
         from qchaos.hub import local_repo_path
+        from qchaos.registry import shipped_path
 
         repo_id = self.model_repo_id(kind)
         folder = local_repo_path(repo_id, "model")
         model = None
-        if (folder / "qchaos.json").is_file():
+        if (folder / "qchaos.json").is_file() or shipped_path(repo_id) is not None:  # local hub, else shipped
             model = HubModel.from_pretrained(repo_id, source="local")
             stale = self._stale(model, kind)
             if stale:

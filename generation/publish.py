@@ -58,7 +58,6 @@ MAX_SHARD_BYTES = 256 * 2**20
 """Start a new shard once a shard holds this many (uncompressed Arrow) bytes (Hub advice: 100-500 MB shards)."""
 
 LICENSE = "cc-by-4.0"
-CARD_DIR = Path(__file__).resolve().parent.parent / "dataset_cards"
 SYSTEMS = ("twobody", "tribaker")
 STATE_CONFIG = {"twobody": "wavefunctions", "tribaker": "resonances"}
 assert all(tuple(n for n, _ in fr) == SPLIT_ORDER[:len(fr)] for fr in STATE_SPLITS.values())  # codes index both
@@ -479,7 +478,9 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
     file_rows = "\n".join(f"| `{rel}` | {f['num_rows']} | {f['size']} | `{f['sha256']}` |"
                           for rel, f in sorted(files.items()))
     missing = [f"- `{k}`: {_describe_point(system, src.points[k])}" for k in src.missing]
-    template = CARD_DIR / f"{system}_dataset.md"
+    from qchaos.hub import package_file
+
+    template = package_file("dataset_cards", f"{system}_dataset.md")  # package data (importlib.resources)
     card = DatasetCard.from_template(
         card_data, template_path=str(template), repo_id=repo_id, pretty_name=card_data.pretty_name,
         preset=src.attrs.get("preset"), config_hash=src.attrs.get("config_hash"),

@@ -5,9 +5,14 @@ own Zarr group (:meth:`generation.store.PointStore.write_point`), so workers nev
 complete in the store are skipped: a killed sweep rerun with the same config finishes the missing points only and
 produces the same store as an uninterrupted run.
 
-Schedulers: ``workers=0`` runs in this process (no Dask; debugging); otherwise a ``LocalCluster`` of ``workers``
-single-threaded processes (BLAS pinned to one thread each by Dask's nanny), or an existing cluster given by
-``scheduler="tcp://host:8786"`` (its workers must see the store path).
+Schedulers (:func:`connect`), as Dask users expect: an existing cluster given by ``scheduler="tcp://host:8786"``
+or by a scheduler file (``scheduler_file=``, what ``dask scheduler --scheduler-file`` and HPC launchers such as
+dask-jobqueue / dask-mpi write); without either, the address in Dask's config (``DASK_SCHEDULER_ADDRESS`` or
+``scheduler-address`` in a config file) is honoured; only then ``workers=0`` runs in this process (no Dask;
+debugging) or a ``LocalCluster`` of ``workers`` single-threaded processes (BLAS pinned to one thread each by Dask's
+nanny) is started. The workers of an existing cluster must see the store path. Task keys carry a digest of the
+store's resolved path and config hash, so concurrent sweeps on one cluster into stores with the same file name
+never share keys (Dask would hand the second sweep the first one's results).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
+
+from qchaos.errors import EnvironmentFault, NotFoundError
 
 from .store import PointResult, PointStore
 
@@ -82,10 +89,69 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def scheduler_address(scheduler: str | None = None, scheduler_file: str | os.PathLike | None = None) -> str | None:
+    """The cluster a sweep uses: ``scheduler``, else the address in ``scheduler_file`` (a Dask scheduler file,
+    JSON with ``"address"``), else Dask's ``scheduler-address`` config (``DASK_SCHEDULER_ADDRESS``), else ``None``
+    (no cluster given: in-process or a local cluster). :class:`NotFoundError` for a missing or unreadable
+    scheduler file (named)."""
+    if scheduler:
+        return str(scheduler)
+    if scheduler_file:
+        import json
+
+        path = os.fspath(scheduler_file)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                address = json.load(fh)["address"]
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"--scheduler-file = {path}: no such file; start the scheduler with "
+                                f"`dask scheduler --scheduler-file {path}` first (the workers must see it too)") from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NotFoundError(f"--scheduler-file = {path}: not a Dask scheduler file with an 'address' "
+                                f"({type(exc).__name__}: {exc})") from exc
+        return str(address)
+    import dask
+
+    return dask.config.get("scheduler-address", None) or None
+
+
+def task_key(store: PointStore, key: str) -> str:
+    """The Dask key of point ``key`` of ``store``: unique per store (resolved path and config hash), so two
+    sweeps on one cluster never collide, and the same on every rerun of one store."""
+    import hashlib
+
+    from .store import config_hash
+
+    ident = f"{store.path.resolve()}|{config_hash(store.config)}".encode()
+    return f"point-{key}-{store.path.name}-{hashlib.sha256(ident).hexdigest()[:16]}"
+
+
+def _client(address: str | None, workers: int | None):
+    """(``Client``, the ``LocalCluster`` started for it or None); :class:`EnvironmentFault` naming the address
+    when a scheduler does not answer within Dask's ``distributed.comm.timeouts.connect``."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    if address is None:
+        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        return Client(cluster), cluster
+    timeout = dask.config.get("distributed.comm.timeouts.connect")
+    try:
+        return Client(address, timeout=timeout), None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise EnvironmentFault(f"scheduler {address}: does not answer within {timeout} ({type(exc).__name__}: "
+                               f"{exc}); start it (`dask scheduler`), check the address / --scheduler-file / "
+                               "DASK_SCHEDULER_ADDRESS, or drop them for a local cluster") from exc
+
+
 def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict], PointResult], *,
-              workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+              workers: int | None = None, scheduler: str | None = None, scheduler_file=None, progress: bool = True,
               desc: str = "points") -> SweepReport:
     """Compute every point of ``points`` (key -> parameters) that the store does not hold complete yet.
+
+    The cluster: ``scheduler`` (address), ``scheduler_file``, ``DASK_SCHEDULER_ADDRESS``, else in-process
+    (``workers=0``) or a local cluster of ``workers`` processes (:func:`scheduler_address`).
 
     Raises ``RuntimeError`` after the sweep if any point failed (the others are written and kept).
     """
@@ -98,7 +164,9 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
         bar.close()
         report.seconds = time.perf_counter() - start
         return report
-    if workers == 0 and scheduler is None:
+    address = scheduler_address(scheduler, scheduler_file) if (scheduler or scheduler_file or workers != 0) \
+        else None
+    if workers == 0 and address is None:
         with _single_threaded_blas():  # the same results as on Dask workers, bit for bit
             for key in pending:
                 try:
@@ -108,16 +176,12 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
                     report.failed[key] = f"{type(exc).__name__}: {exc}"
                 bar.update()
     else:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import as_completed
 
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
-        client = Client(scheduler or cluster)
+        client, cluster = _client(address, workers)
         try:
-            futures = {client.submit(_compute_and_write, store, key, points[key], task, key=f"point-{key}-"
-                                     f"{store.path.name}", pure=False): key for key in pending}
+            futures = {client.submit(_compute_and_write, store, key, points[key], task, key=task_key(store, key),
+                                     pure=False): key for key in pending}
             for fut in as_completed(futures):
                 key = futures[fut]
                 try:

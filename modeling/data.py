@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qchaos.errors import NotFoundError
+
 from .coherent_layer import pack_resonances
 from .density_cnn import density_images
 
@@ -35,8 +37,9 @@ DEFAULT_TRAIN_ETAS = (1 / 3, 0.5, 0.75, 1.0)
 _SYSTEM_OF_CONFIG = {"wavefunctions": "twobody", "resonances": "tribaker"}
 
 
-class DatasetNotFoundError(ValueError):
-    """A published dataset is neither in the local hub folder nor downloadable (the message says how to make it)."""
+class DatasetNotFoundError(NotFoundError, ValueError):
+    """A published dataset is neither in the local hub folder nor downloadable (the message says how to make it;
+    exit code 3). Also a ``ValueError``, as before the typed hierarchy."""
 
 
 def _how_to_make(repo_id: str, system: str) -> str:
@@ -70,7 +73,7 @@ def load_table(dataset: str, config: str, split: str | None = None, *, source: s
         raise
     except ValueError as exc:
         text = str(exc)
-        if "no such folder" in text or "neither an existing folder" in text:
+        if "no such folder" in text or "neither an existing folder" in text or "not found on the Hub" in text:
             where = local_repo_path(dataset) if str(dataset).count("/") == 1 else dataset
             raise DatasetNotFoundError(
                 f"dataset = {dataset!r}: not found (no folder {where}; QCHAOS_HUB = {hub_root()}). Make it with "
@@ -82,7 +85,7 @@ def load_table(dataset: str, config: str, split: str | None = None, *, source: s
     except Exception as exc:  # noqa: BLE001 - Hub errors (offline, not found, connection) come in many types
         kind = type(exc).__name__
         if not any(k in kind for k in ("NotFound", "Offline", "Connection", "HTTP", "Http", "LocalEntry", "Timeout",
-                                       "Repository")):
+                                       "Repository", "EnvironmentFault")):
             raise
         where = local_repo_path(dataset) if str(dataset).count("/") == 1 else dataset
         first = str(exc).splitlines()[0] if str(exc) else ""

@@ -5,14 +5,16 @@ A saved model is a folder laid out like its Hub repo (``hub.md`` §2)::
     config.json          constructor arguments (PyTorchModelHubMixin); from_pretrained passes them back to __init__
     model.safetensors    the state dict
     qchaos.json          model class, sha256 + size of model.safetensors, meta (input, classes, dataset, metrics)
-    README.md            model card rendered from dataset_cards/model_card.md
+    README.md            model card rendered from dataset_cards/model_card.md (package data)
 
 * ``save_pretrained(folder)`` writes all four (deterministic bytes, no timestamps); ``push_to_hub("qchaos/x")``
   (the mixin's, honours ``HF_ENDPOINT``/``HF_TOKEN``) uploads them; ``save_to_local_hub("qchaos/x")`` saves into
   ``$QCHAOS_HUB/models/qchaos/x``.
-* ``Model.from_pretrained(id_or_path)``: a folder; or a repo id, read from the local hub folder when it exists
-  (works with ``HF_HUB_OFFLINE=1``), else downloaded from the Hub (``snapshot_download``, so a later offline call
-  finds it in the HF cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision and
+* ``Model.from_pretrained(id_or_path)``: a folder; or a repo id: a checkpoint shipped with the package
+  (``qchaos/pretrained/``, :func:`qchaos.registry.shipped_path`, from any working directory), else the local hub
+  folder when it exists (works with ``HF_HUB_OFFLINE=1``; ``source="local"`` prefers it to a shipped checkpoint of
+  the same name), else downloaded from the Hub (``snapshot_download``, so a later offline call finds it in the HF
+  cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision and
   must match its sha256. Before any tensor is read, the size and sha256 of ``model.safetensors`` are checked
   against ``qchaos.json`` (:class:`ModelIntegrityError` naming the file); loading is strict: the checkpoint's
   class must be the caller's and every tensor name and shape must match the model built from ``config.json``
@@ -35,23 +37,26 @@ import torch.nn as nn
 from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
 
 from qchaos import __version__
-from qchaos.hub import DEFAULT_ORG, local_repo_path, parse_repo_id, sha256_file
+from qchaos.errors import IntegrityError, ParameterError
+from qchaos.hub import DEFAULT_ORG, RepoNotFoundError, card_template, local_repo_path, parse_repo_id, sha256_file
 
 WEIGHTS, CONFIG, RECORD = "model.safetensors", "config.json", "qchaos.json"
 RECORD_FORMAT = "qchaos-model/1"
-CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "dataset_cards" / "model_card.md"
+MODEL_MODULES = {"DensityCNN": "modeling.density_cnn", "QuantumLocalizationNet": "modeling.quantum_net"}
+"""The package's model classes and the modules that define them: ``HubModel.from_pretrained`` imports the one a
+checkpoint names (other subclasses must be imported by the caller first)."""
 REPO_URL = "https://github.com/qchaos/qchaos-hub"
 META_KEYS = ("name", "description", "input", "input_shape", "classes", "dataset", "dataset_config", "metrics",
              "training")
 
 
-class ModelIntegrityError(ValueError):
+class ModelIntegrityError(IntegrityError):
     """A checkpoint's weights file is missing, truncated, corrupted or unreadable (the message names the file)."""
 
 
 class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", license="mit",
                tags=["qchaos", "quantum-chaos", "physics"], repo_url=REPO_URL,
-               model_card_template=CARD_TEMPLATE.read_text(encoding="utf-8")):
+               model_card_template=card_template("model_card.md")):
     """Base class: PyTorchModelHubMixin with a ``qchaos.json`` record, a model card and verified, strict loading."""
 
     classes: tuple[str, ...] = ()  # names of the output classes, in logit order
@@ -142,7 +147,9 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
 
     def push_to_hub(self, repo_id: str, **kwargs) -> str:
         """The mixin's ``push_to_hub`` (``HF_ENDPOINT``, ``HF_TOKEN``); the card and record name ``repo_id``."""
-        with self._named(repo_id):
+        from qchaos.hub import hub_errors
+
+        with self._named(repo_id), hub_errors(f"push model {repo_id}"):
             return super().push_to_hub(repo_id, **kwargs)
 
     def save_to_local_hub(self, repo_id: str, root=None) -> Path:
@@ -189,31 +196,34 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         """Load a saved model, verified and strictly.
 
         Parameters:
-            pretrained_model_name_or_path: a folder, or a repo id ``org/name``: with ``source="auto"`` the local hub
-                folder ``$QCHAOS_HUB/models/org/name`` when it exists, else the Hub (``HF_ENDPOINT``).
-            source: ``"auto"``, ``"local"`` (never the network) or ``"hub"``.
+            pretrained_model_name_or_path: a folder, or a repo id ``org/name``. With ``source="auto"``: a checkpoint
+                shipped with the package (:func:`qchaos.registry.shipped_path`, whatever the working directory and
+                ``$QCHAOS_HUB``), else the local hub folder ``$QCHAOS_HUB/models/org/name`` when it exists, else the
+                Hub (``HF_ENDPOINT``).
+            source: ``"auto"``; ``"local"`` (never the network): the local hub folder first, so a model trained or
+                published under a shipped name takes precedence, else the shipped checkpoint; ``"hub"``: the Hub.
             revision, cache_dir, force_download, local_files_only, token: for the Hub download
                 (``snapshot_download``); a registered model defaults to the registry's pinned revision.
             map_location: device of the loaded tensors.
             model_kwargs: override ``config.json`` entries (must still fit the checkpoint's shapes).
 
-        Calling it on ``HubModel`` itself returns an instance of the checkpoint's class (it must be imported).
+        Calling it on ``HubModel`` itself returns an instance of the checkpoint's class: the package's classes
+        (:data:`MODEL_MODULES`) are imported as needed; another subclass must be imported first.
         Raises :class:`ModelIntegrityError` (a ``ValueError``) for a missing/truncated/corrupted/unreadable
         ``model.safetensors``, and ``ValueError`` for a checkpoint of another class or with other tensor shapes.
         """
         folder, repo_id = _resolve(pretrained_model_name_or_path, source)
         registered = None
         if repo_id is not None:
-            from huggingface_hub import snapshot_download
-
+            from qchaos.hub import hub_snapshot
             from qchaos.registry import MODELS
 
             entry = MODELS.get(repo_id)
             if entry is not None and revision is None and entry.get("revision"):
                 revision, registered = entry["revision"], entry.get("sha256")
-            folder = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, token=token,
-                                            force_download=force_download, local_files_only=local_files_only,
-                                            allow_patterns=[CONFIG, RECORD, WEIGHTS]))
+            folder = hub_snapshot(repo_id, "model", revision=revision, cache_dir=cache_dir, token=token,
+                                  force_download=force_download, local_files_only=local_files_only,
+                                  allow_patterns=[CONFIG, RECORD, WEIGHTS])
         record = read_record(folder)
         target = cls._checkpoint_class(record, folder)
         verify_weights(folder, record, registered)
@@ -235,42 +245,66 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         name = record.get("model_class")
         if cls is not HubModel:
             if name != cls.__name__:
-                raise ValueError(f"{folder}: a checkpoint of {name} (see {RECORD}), not of {cls.__name__}; load it "
+                raise ParameterError(f"{folder}: a checkpoint of {name} (see {RECORD}), not of {cls.__name__}; load it "
                                  f"with {name}.from_pretrained(...)")
             return cls
-        found, todo = [], list(HubModel.__subclasses__())
-        while todo:
-            sub = todo.pop()
-            todo.extend(sub.__subclasses__())
-            if sub.__name__ == name:
-                found.append(sub)
+        found = _subclasses_named(name)
+        if not found and name in MODEL_MODULES:
+            import importlib
+
+            importlib.import_module(MODEL_MODULES[name])
+            found = _subclasses_named(name)
         if not found:
-            raise ValueError(f"{folder}: a checkpoint of {name}, which is not imported; import "
-                             f"{record.get('module')} first or call {name}.from_pretrained(...)")
+            known = sorted(set(MODEL_MODULES) | {c.__name__ for c in _subclasses_named(None)})
+            raise RepoNotFoundError(f"{folder}: a checkpoint of model class {name!r} ({RECORD}), which is not "
+                                    f"registered; known classes: {', '.join(known)} (import the module that defines "
+                                    f"{name}, {record.get('module')}, first)")
         same_module = [c for c in found if c.__module__ == record.get("module")]
         return (same_module or found)[-1]
 
 
+def _subclasses_named(name: str | None) -> list[type]:
+    """Every (transitive) subclass of :class:`HubModel` called ``name`` (all of them for ``None``)."""
+    found, todo = [], list(HubModel.__subclasses__())
+    while todo:
+        sub = todo.pop()
+        todo.extend(sub.__subclasses__())
+        if name is None or sub.__name__ == name:
+            found.append(sub)
+    return found
+
+
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _resolve(id_or_path, source: str) -> tuple[Path | None, str | None]:
-    """(local folder, None) or (None, Hub repo id); the model analogue of ``qchaos.hub``'s dataset resolution."""
+    """(local folder, None) or (None, Hub repo id); the model analogue of ``qchaos.hub``'s dataset resolution.
+
+    A repo id: ``"auto"`` -> the shipped checkpoint, else the local hub folder, else the Hub; ``"local"`` -> the
+    local hub folder, else the shipped checkpoint (never the network); ``"hub"`` -> the Hub.
+    """
+    from qchaos.registry import shipped_path
+
     if source not in ("auto", "local", "hub"):
-        raise ValueError(f"source = {source!r}: must be 'auto', 'local' or 'hub'")
+        raise ParameterError(f"source = {source!r}: must be 'auto', 'local' or 'hub'")
     text = str(id_or_path)
     if source != "hub" and Path(text).is_dir():
         return Path(text), None
     is_id = text.count("/") == 1 and not text.startswith((".", "/", "~"))
     if is_id:
         parse_repo_id(text)
-        local = local_repo_path(text, "model")
+        shipped, local = shipped_path(text), local_repo_path(text, "model")
+        if source == "auto" and shipped is not None:
+            return shipped, None
         if source != "hub" and local.is_dir():
             return local, None
+        if source == "local" and shipped is not None:
+            return shipped, None
     if source == "local":
         where = f" (nor {local_repo_path(text, 'model')})" if is_id else ""
-        raise ValueError(f"pretrained_model_name_or_path = {text!r}: no such folder{where}")
+        raise RepoNotFoundError(f"pretrained_model_name_or_path = {text!r}: no such folder{where}; train or save it "
+                                "there, or set QCHAOS_HUB")
     if not is_id:
-        raise ValueError(f"pretrained_model_name_or_path = {text!r}: neither an existing folder nor a repo id "
-                         "'org/name'")
+        raise RepoNotFoundError(f"pretrained_model_name_or_path = {text!r}: neither an existing folder nor a repo "
+                                "id 'org/name'")
     return None, text
 
 
@@ -341,5 +375,5 @@ def load_weights(model: nn.Module, path, map_location: str = "cpu") -> None:
         if missing:
             problems.append(f"the model's tensors {sorted(missing)} are missing from the checkpoint")
     if problems:
-        raise ValueError(f"{path}: does not fit {desc} (built from config.json and the keyword arguments): "
+        raise ParameterError(f"{path}: does not fit {desc} (built from config.json and the keyword arguments): "
                          + "; ".join(problems))

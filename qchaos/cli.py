@@ -1,15 +1,24 @@
-"""The ``qchaos`` command line: a thin layer over the Python API (each subcommand has ``--help``)."""
+"""The ``qchaos`` command line: a thin layer over the Python API (each subcommand has ``--help``).
+
+Failures end in one line on stderr and an exit code by kind (:mod:`qchaos.errors`): 2 a bad parameter (also
+argparse's usage errors), 3 something not found, 4 damaged data, 5 the environment (an unwritable path, an
+unreachable Hub or scheduler, no CUDA), 6 a resource to build first, 7 non-finite numbers, 1 a job that ran and
+failed. ``--debug`` (before the subcommand) shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from .errors import EnvironmentFault, ParameterError, QchaosError, exit_code
 
-class CLIError(Exception):
-    """A usage error reported as one line (exit code 2)."""
+
+class CLIError(ParameterError):
+    """A usage error reported as one line (exit code 2); the CLI's name for :class:`qchaos.errors.ParameterError`."""
 
 
 def _positive_int(text: str) -> int:
@@ -31,13 +40,74 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
 
 
+# -- the environment -----------------------------------------------------------------------------------------------
+def _writable(path: Path, what: str) -> Path:
+    """``path`` (a file or folder to create) if its nearest existing ancestor is a writable folder, else
+    :class:`EnvironmentFault` naming ``what`` (e.g. ``--out``) and the path."""
+    path = Path(path).expanduser()
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe == path.absolute() and probe.is_dir():
+        ok, why = os.access(probe, os.W_OK | os.X_OK), "a folder without write permission"
+    elif probe == path.absolute():
+        ok, why = os.access(probe, os.W_OK) and os.access(probe.parent, os.W_OK), "a file without write permission"
+    else:
+        ok = probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+        why = f"{probe} is a file, not a folder" if not probe.is_dir() else f"{probe} is not writable"
+    if not ok:
+        raise EnvironmentFault(f"{what} = {path}: cannot write there ({why}); choose a writable location")
+    return path
+
+
+def _hub_writable() -> Path:
+    """The local hub folder (``$QCHAOS_HUB`` or the user cache), checked writable."""
+    from .hub import hub_root
+
+    return _writable(hub_root(), "QCHAOS_HUB" if os.environ.get("QCHAOS_HUB") else "the local hub (QCHAOS_HUB unset)")
+
+
+def _hub_reachable(what: str) -> None:
+    """Fail fast, before any work, when ``--push`` cannot reach the Hub (``HF_ENDPOINT``)."""
+    from huggingface_hub import HfApi
+
+    from .hub import hub_errors
+
+    with hub_errors(f"{what} --push"):
+        HfApi().whoami()
+
+
+def _device(text: str) -> str:
+    """A torch device the machine has: ``cpu``, ``cuda[:i]`` with CUDA available, ``mps`` on Apple silicon."""
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError) as exc:
+        raise ParameterError(f"--device = {text!r}: not a torch device (cpu, cuda, cuda:0, mps)") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EnvironmentFault(f"--device = {text}: CUDA is not available here (torch {torch.__version__}, "
+                                   f"CUDA build {torch.version.cuda or 'none'}, {torch.cuda.device_count()} GPUs); "
+                                   "use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise EnvironmentFault(f"--device = {text}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise EnvironmentFault(f"--device = {text}: MPS is not available here; use --device cpu")
+    return text
+
+
 # -- generate ------------------------------------------------------------------------------------------------------
 def _add_sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="mini", help="named preset (default: mini)")
     p.add_argument("--out", type=Path, help="Zarr store path (default: data/<system>-<preset>.zarr; "
                                             "data/<system>-custom-<hash>.zarr when parameters are overridden)")
     p.add_argument("--workers", type=int, help="local Dask worker processes (default: cores, max 8; 0 = in-process)")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. tcp://host:8786)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. tcp://host:8786); default: "
+                                           "$DASK_SCHEDULER_ADDRESS, else a local cluster")
+    where.add_argument("--scheduler-file", type=Path, metavar="PATH",
+                       help="a Dask scheduler file (dask scheduler --scheduler-file PATH; HPC launchers)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -69,13 +139,14 @@ def _cmd_generate(args) -> int:
     custom = config != base
     out = args.out or Path("data") / (f"{args.system}-custom-{config_hash(config.to_dict())[:8]}.zarr" if custom
                                       else f"{args.system}-{args.preset}.zarr")
+    _writable(out, "--out")
     store = PointStore.open(out, args.system, args.preset if not custom else f"{args.preset}+custom",
                             config.to_dict())
     points = config.points()
     if not args.quiet:
         print(f"{args.system} [{args.preset}{' + overrides' if custom else ''}] -> {out}  ({len(points)} points)")
     report = run_sweep(store, points, task, workers=args.workers, scheduler=args.scheduler,
-                       progress=not args.quiet, desc=args.system)
+                       scheduler_file=args.scheduler_file, progress=not args.quiet, desc=args.system)
     if not args.quiet:
         print(f"done in {report.seconds:.1f} s: {len(report.computed)} computed, {len(report.skipped)} already "
               f"complete")
@@ -150,6 +221,9 @@ def _cmd_publish(args) -> int:
     from generation.publish import publish
 
     store = args.store or Path("data") / f"{args.system}-{args.preset}.zarr"
+    if args.push:
+        _hub_reachable("publish")
+    _hub_writable()
     holdout = getattr(args, "holdout_eta", None) or getattr(args, "holdout_N", None)
     report = publish(args.system, store, args.repo_id, preset=args.preset, allow_partial=args.allow_partial,
                      holdout=holdout, split_seed=args.split_seed, push=args.push, progress=not args.quiet)
@@ -169,6 +243,12 @@ def _cmd_publish(args) -> int:
 def _cmd_train(args) -> int:
     from modeling.train import train
 
+    _device(args.device)
+    _hub_writable()
+    if args.log is not None:
+        _writable(args.log, "--log")
+    if args.push:
+        _hub_reachable("train")
     etas = None
     if args.eta:
         from generation.presets import parse_etas
@@ -217,12 +297,14 @@ def _cmd_list(args) -> int:
     for entry in entries:
         status = local_status(entry["name"])
         entry["local"], entry["local_path"] = status["local"], status["path"]
+        if "shipped" in status:
+            entry["shipped"] = status["shipped"]
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
     rows = [(e["name"], (e.get("revision") or "-")[:12],
              (e["sha256"] or "not trained")[:12] if e["kind"] == "model" else "-",
-             "yes" if e["local"] else "no", _meta_summary(e)) for e in entries]
+             "yes" if e["local"] else "shipped" if e.get("shipped") else "no", _meta_summary(e)) for e in entries]
     header = ("name", "revision", "sha256", "local", "meta")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for r in [header, *rows]:
@@ -237,6 +319,9 @@ def _cmd_evaluate(args) -> int:
         for name in experiment_names():
             print(f"{name:20s} {get_experiment(name).TITLE}")
         return 0
+    _writable(args.out, "--out")
+    if not args.no_build:
+        _hub_writable()
     doc = evaluate(args.preset, args.names or None, out=args.out, build=not args.no_build,
                    progress=not args.quiet)
     if doc["failed"]:
@@ -249,7 +334,11 @@ def _cmd_evaluate(args) -> int:
 # -- parser --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qchaos", description="Exact quantum-chaos data, Hugging Face datasets and classifiers.")
+        prog="qchaos", description="Exact quantum-chaos data, Hugging Face datasets and classifiers.",
+        epilog="Exit codes: 0 ok, 1 a job failed, 2 bad parameter, 3 not found, 4 damaged data, 5 environment "
+               "(unwritable path, Hub/scheduler unreachable, no CUDA), 6 build a resource first, 7 non-finite numbers. "
+               "Local hub: $QCHAOS_HUB, else ~/.cache/qchaos/hub ($XDG_CACHE_HOME).")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     gen = sub.add_parser("generate", help="generate a dataset into a Zarr store (Dask sweep, resumable)",
@@ -286,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pub = sub.add_parser("publish", help="convert a store into a Hugging Face dataset repo (local hub, --push)",
                          description="Convert a Zarr store into a dataset repo folder in the local hub "
-                                     "($QCHAOS_HUB, default ./hub: datasets/<org>/<name>/): parquet shards, "
+                                     "($QCHAOS_HUB, default ~/.cache/qchaos/hub: datasets/<org>/<name>/): parquet shards, "
                                      "data/manifest.json (sha256 of every shard) and a README dataset card. "
                                      "--push uploads the folder to the Hub named by HF_ENDPOINT (HF_TOKEN).")
     pub_sub = pub.add_subparsers(dest="system", metavar="SYSTEM", required=True)
@@ -386,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="the registry of known model and dataset repos",
                          description="List the known repos (qchaos.registry): name, pinned revision, sha256 of the "
                                      "weights ('not trained' = not published yet), whether the repo folder is in "
-                                     "the local hub ($QCHAOS_HUB, default ./hub), and a summary of the metadata.")
+                                     "the local hub ($QCHAOS_HUB, default ~/.cache/qchaos/hub; 'shipped': a "
+                                     "checkpoint that comes with the package), and a summary of the metadata.")
     lst.add_argument("what", choices=("models", "datasets"), help="models or datasets")
     lst.add_argument("name", nargs="?", help="only this repo (qchaos/<name> or <name>)")
     lst.add_argument("--json", action="store_true", help="a JSON list of the full entries (with 'local')")
@@ -399,9 +489,40 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, CLIError) as exc:
-        print(f"qchaos: error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # a job that ran and failed (e.g. sweep points): its message says what to do
-        print(f"qchaos: failed: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code by kind
+        if args.debug:
+            raise
+        code, label = _classify(exc)
+        print(f"qchaos: {label}: {_one_line(exc)}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("qchaos: interrupted", file=sys.stderr)
+        return 130
+
+
+_LABELS = {1: "failed", 2: "error", 3: "not found", 4: "integrity error", 5: "environment", 6: "missing",
+           7: "numerical error"}
+
+
+def _classify(exc: BaseException) -> tuple[int, str]:
+    """(exit code, label) of a failure: the typed errors by class; an untyped ``ValueError`` is a bad parameter
+    (2), an untyped ``OSError`` the environment (5), anything else a failed job (1)."""
+    if isinstance(exc, QchaosError):
+        code = exit_code(exc)
+    elif isinstance(exc, ValueError):
+        code = 2
+    elif isinstance(exc, OSError):
+        code = 5
+    else:
+        code = 1
+    return code, _LABELS.get(code, "failed")
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc``; an untyped ``OSError`` names its file and says what to do; multi-line messages
+    (e.g. the failed points of a sweep) keep their lines."""
+    if isinstance(exc, OSError) and not isinstance(exc, QchaosError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc} ({type(exc).__name__}); check the path and its permissions"
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, QchaosError) or isinstance(exc, (ValueError, RuntimeError)) \
+        else f"{type(exc).__name__}: {text}"

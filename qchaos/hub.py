@@ -1,6 +1,7 @@
 """The local hub folder, repo ids, pushing to a Hub, and verified loading of published datasets.
 
-* **Local hub**: ``$QCHAOS_HUB`` (default ``./hub``) holds ``datasets/<org>/<name>/`` and ``models/<org>/<name>/``,
+* **Local hub**: ``$QCHAOS_HUB`` (default: the per-user cache ``$XDG_CACHE_HOME/qchaos/hub``, i.e.
+  ``~/.cache/qchaos/hub``, the convention of huggingface_hub; :func:`hub_root`) holds ``datasets/<org>/<name>/`` and ``models/<org>/<name>/``,
   each laid out exactly like the Hub repo of the same id, so a folder can be loaded with ``load_dataset(folder)``
   (also with ``HF_HUB_OFFLINE=1``) or pushed as it is (:func:`push_folder`).
 * **Integrity**: a published dataset repo carries ``data/manifest.json`` with the sha256, size and row count of
@@ -13,11 +14,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
+
+from .errors import EnvironmentFault, IntegrityError, NotFoundError, ParameterError, QchaosError
 
 DEFAULT_ORG = "qchaos"
 MANIFEST = "data/manifest.json"
@@ -27,14 +31,46 @@ REPO_TYPES = ("dataset", "model")
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 
 
-class DatasetIntegrityError(ValueError):
-    """A published dataset folder does not match its manifest (the message names the file)."""
+class DatasetIntegrityError(IntegrityError):
+    """A published dataset folder does not match its manifest (the message names the file; exit code 4)."""
+
+
+class RepoNotFoundError(NotFoundError, ValueError):
+    """A repo id, folder, config or registered name that does not exist (exit code 3); also a ``ValueError``, as
+    these errors were before the typed hierarchy, so existing ``except ValueError`` code keeps working."""
 
 
 # -- locations and ids ---------------------------------------------------------------------------------------------
+def user_cache_dir() -> Path:
+    """The per-user cache folder of qchaos: ``$XDG_CACHE_HOME/qchaos`` (default ``~/.cache/qchaos``), the same
+    convention as huggingface_hub's ``~/.cache/huggingface``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path("~") / ".cache").expanduser() / "qchaos"
+
+
 def hub_root() -> Path:
-    """The local hub folder: ``$QCHAOS_HUB`` or ``./hub`` (read at every call)."""
-    return Path(os.environ.get("QCHAOS_HUB") or "hub")
+    """The local hub folder: ``$QCHAOS_HUB`` when set, else ``<user cache>/hub`` (:func:`user_cache_dir`), read at
+    every call. An absolute path (``~`` expanded), never relative to a working directory the user did not name."""
+    env = os.environ.get("QCHAOS_HUB")
+    return Path(env).expanduser() if env else user_cache_dir() / "hub"
+
+
+def package_file(package: str, name: str) -> Path:
+    """A data file shipped inside an installed package (``importlib.resources``), e.g.
+    ``package_file("dataset_cards", "model_card.md")``; :class:`MissingResource` if the install lacks it."""
+    from importlib import resources
+
+    from .errors import MissingResource
+
+    path = Path(str(resources.files(package) / name))
+    if not path.exists():
+        raise MissingResource(f"{package}/{name}: not in the installed package ({path}); reinstall qchaos-hub "
+                              "(`pip install .` builds it with its package data)")
+    return path
+
+
+def card_template(name: str) -> str:
+    """The text of a card template of ``dataset_cards`` (package data), e.g. ``"twobody_dataset.md"``."""
+    return package_file("dataset_cards", name).read_text(encoding="utf-8")
 
 
 def parse_repo_id(repo_id: str) -> tuple[str, str]:
@@ -44,11 +80,11 @@ def parse_repo_id(repo_id: str) -> tuple[str, str]:
     (the Hub's rules).
     """
     if not isinstance(repo_id, str) or repo_id.count("/") != 1:
-        raise ValueError(f"repo_id = {repo_id!r}: must be 'org/name' (e.g. '{DEFAULT_ORG}/twobody-mini')")
+        raise ParameterError(f"repo_id = {repo_id!r}: must be 'org/name' (e.g. '{DEFAULT_ORG}/twobody-mini')")
     org, name = repo_id.split("/")
     for part in (org, name):
         if not _NAME.match(part) or ".." in part or "--" in part:
-            raise ValueError(f"repo_id = {repo_id!r}: org and name must be 1-96 characters of letters, digits, "
+            raise ParameterError(f"repo_id = {repo_id!r}: org and name must be 1-96 characters of letters, digits, "
                              "'.', '_', '-', start and end with a letter or digit, and contain no '..' or '--'")
     return org, name
 
@@ -56,7 +92,7 @@ def parse_repo_id(repo_id: str) -> tuple[str, str]:
 def local_repo_path(repo_id: str, repo_type: str = "dataset", root: str | Path | None = None) -> Path:
     """``<hub root>/datasets/<org>/<name>`` (or ``models/...``) of a repo id."""
     if repo_type not in REPO_TYPES:
-        raise ValueError(f"repo_type = {repo_type!r}: must be one of {list(REPO_TYPES)}")
+        raise ParameterError(f"repo_type = {repo_type!r}: must be one of {list(REPO_TYPES)}")
     org, name = parse_repo_id(repo_id)
     return Path(root if root is not None else hub_root()) / f"{repo_type}s" / org / name
 
@@ -114,7 +150,7 @@ def verify_dataset(path: str | Path, configs: list[str] | str | None = None) -> 
     if configs is not None:
         unknown = [c for c in configs if c not in known]
         if unknown:
-            raise ValueError(f"config = {unknown[0]!r}: {path} has configs {known}")
+            raise RepoNotFoundError(f"config = {unknown[0]!r}: {path} has configs {known}")
     selected = set(configs) if configs is not None else set(known)
     for rel, entry in sorted(manifest["files"].items()):
         if entry.get("config") not in selected:
@@ -153,23 +189,49 @@ def push_folder(path: str | Path, repo_id: str, repo_type: str = "dataset", *, p
 
     parse_repo_id(repo_id)
     if repo_type not in REPO_TYPES:
-        raise ValueError(f"repo_type = {repo_type!r}: must be one of {list(REPO_TYPES)}")
+        raise ParameterError(f"repo_type = {repo_type!r}: must be one of {list(REPO_TYPES)}")
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"path = {path}: not a folder")
+        raise RepoNotFoundError(f"path = {path}: not a folder")
     api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, folder_path=str(path), repo_type=repo_type,
-                             commit_message=commit_message or f"Upload {repo_id} (qchaos)",
-                             delete_patterns=["data/**"] if delete_stale else None,
-                             ignore_patterns=[".git/*", ".cache/*"])
+    with hub_errors(f"push {repo_type} {repo_id}"):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(path), repo_type=repo_type,
+                                 commit_message=commit_message or f"Upload {repo_id} (qchaos)",
+                                 delete_patterns=["data/**"] if delete_stale else None,
+                                 ignore_patterns=[".git/*", ".cache/*"])
     return str(getattr(info, "commit_url", info))
+
+
+def _network_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure to talk to a server: an ``OSError`` (huggingface_hub's HTTP errors, socket
+    errors) or an error of the HTTP client library (httpx / requests / urllib3 transport errors)."""
+    return isinstance(exc, OSError) or any(
+        c.__module__.split(".")[0] in ("httpx", "httpx2", "requests", "urllib3") for c in type(exc).__mro__)
+
+
+@contextlib.contextmanager
+def hub_errors(what: str):
+    """Turn a failure to reach or use the Hub (connection refused, timeout, HTTP error, no token) inside the block
+    into :class:`EnvironmentFault` naming ``HF_ENDPOINT`` and ``what`` was attempted."""
+    try:
+        yield
+    except QchaosError:
+        raise
+    except Exception as exc:
+        if not _network_error(exc):
+            raise
+        from huggingface_hub import constants
+
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EnvironmentFault(f"{what}: the Hub {constants.ENDPOINT} failed ({type(exc).__name__}: {first}); "
+                               "check the network, HF_ENDPOINT and HF_TOKEN") from exc
 
 
 def _resolve(repo_id_or_path: str | Path, source: str) -> tuple[Path | None, str | None]:
     """(local folder, None) or (None, Hub repo id)."""
     if source not in ("auto", "local", "hub"):
-        raise ValueError(f"source = {source!r}: must be 'auto', 'local' or 'hub'")
+        raise ParameterError(f"source = {source!r}: must be 'auto', 'local' or 'hub'")
     text = str(repo_id_or_path)
     candidate = Path(text)
     if source != "hub" and candidate.is_dir():
@@ -180,9 +242,10 @@ def _resolve(repo_id_or_path: str | Path, source: str) -> tuple[Path | None, str
         if local.is_dir():
             return local, None
     if source == "local":
-        raise ValueError(f"repo_id_or_path = {text!r}: no such folder (nor {hub_root()}/datasets/{text})")
+        raise RepoNotFoundError(f"repo_id_or_path = {text!r}: no such folder (nor {hub_root()}/datasets/{text}); "
+                            "publish it with `qchaos publish` or set QCHAOS_HUB")
     if not is_id:
-        raise ValueError(f"repo_id_or_path = {text!r}: neither an existing folder nor a repo id 'org/name'")
+        raise RepoNotFoundError(f"repo_id_or_path = {text!r}: neither an existing folder nor a repo id 'org/name'")
     parse_repo_id(text)
     return None, text
 
@@ -209,11 +272,49 @@ def load(repo_id_or_path: str | Path, config: str | None = None, split: str | No
 
     folder, repo_id = _resolve(repo_id_or_path, source)
     if repo_id is not None:
-        from huggingface_hub import snapshot_download
-
         patterns = ["README.md", MANIFEST] + ([f"data/{config}/*"] if config else ["data/**"])
-        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns))
+        folder = hub_snapshot(repo_id, "dataset", revision=revision, allow_patterns=patterns)
+    manifest = read_manifest(folder)
     if config is None:
-        config = read_manifest(folder).get("default_config")
+        config = manifest.get("default_config")
     verify_dataset(folder, [config] if config else None)
+    if config and "data_files" not in kwargs:
+        # this config's shards only: a partial snapshot lacks the other configs' files, which datasets would
+        # otherwise resolve from the card too (DataFilesNotFoundError on a cold cache)
+        kwargs["data_files"] = _config_files(folder, manifest, config)
     return datasets.load_dataset(str(folder), config, split=split, **kwargs)
+
+
+def _config_files(folder: Path, manifest: dict, config: str) -> dict[str, list[str]]:
+    """``{split: [shard paths]}`` of one config, from the manifest (splits in file order)."""
+    files: dict[str, list[str]] = {}
+    for rel, entry in sorted(manifest["files"].items()):
+        if entry.get("config") == config:
+            split = entry.get("split") or Path(rel).name.split("-")[0]
+            files.setdefault(split, []).append(str(Path(folder) / rel))
+    return files
+
+
+def hub_snapshot(repo_id: str, repo_type: str = "dataset", **kwargs) -> Path:
+    """``snapshot_download`` of a Hub repo into the HF cache, with the Hub's failures typed: a repo or revision
+    that does not exist -> :class:`RepoNotFoundError`; no connection, offline mode without a cached copy, a
+    server error -> :class:`EnvironmentFault` naming ``HF_ENDPOINT``."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    try:
+        return Path(snapshot_download(repo_id, repo_type=repo_type, **kwargs))
+    except LocalEntryNotFoundError as exc:
+        raise EnvironmentFault(f"{repo_type} {repo_id!r}: the Hub {constants.ENDPOINT} is unreachable (or "
+                               "HF_HUB_OFFLINE=1) and the repo is not in the HF cache; check the network / HF_ENDPOINT, "
+                               "or use a local folder") from exc
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError, GatedRepoError) as exc:
+        raise RepoNotFoundError(f"{repo_type} {repo_id!r}: not found on the Hub {constants.ENDPOINT} "
+                                f"({type(exc).__name__}); check the id and revision, or publish it first") from exc
+    except Exception as exc:  # connection refused, timeout, HTTP 5xx
+        if not _network_error(exc):
+            raise
+        raise EnvironmentFault(f"{repo_type} {repo_id!r}: the Hub {constants.ENDPOINT} failed ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}); check the network / HF_ENDPOINT") \
+            from exc

@@ -1,11 +1,12 @@
 """The registry of the package's known Hub repos: pretrained models and published datasets (``qchaos list``).
 
 Entries are plain data. A model entry pins the Hub ``revision`` (commit) and the ``sha256`` of its
-``model.safetensors``: the shipped checkpoint in the repository's ``hub/models/`` folder; ``revision`` stays ``None``
-until the checkpoint is pushed to a remote Hub (``sha256`` None: not trained yet). ``HubModel.from_pretrained``
-(``modeling.hub_model``) uses them when it downloads a registered model from a Hub (revision pinned, weights
-checked against the sha256); a model in the local hub folder is checked against its own ``qchaos.json`` only (a
-locally retrained model may differ from the registry).
+``model.safetensors``: the shipped checkpoint, package data of ``qchaos`` (``qchaos/pretrained/<name>/``, found
+through ``importlib.resources`` whatever the working directory or ``$QCHAOS_HUB``: :func:`shipped_path`);
+``revision`` stays ``None`` until the checkpoint is pushed to a remote Hub (``sha256`` None: not trained yet).
+``HubModel.from_pretrained`` (``modeling.hub_model``) uses them when it downloads a registered model from a Hub
+(revision pinned, weights checked against the sha256); a model in the local hub folder is checked against its own
+``qchaos.json`` only (a locally retrained model may differ from the registry).
 
 Names are repo ids ``qchaos/<name>``; the functions also accept the bare ``<name>``.
 """
@@ -13,8 +14,12 @@ Names are repo ids ``qchaos/<name>``; the functions also accept the bare ``<name
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
-from .hub import DEFAULT_ORG, local_repo_path
+from .hub import DEFAULT_ORG, RepoNotFoundError, local_repo_path, parse_repo_id
+
+PRETRAINED = "pretrained"
+"""The folder of ``qchaos`` (package data) that holds the shipped checkpoints, one ``<name>/`` per model."""
 
 _TWOBODY_CLASSES = ["non-integrable", "integrable"]
 _TRIBAKER_CLASSES = ["localized", "non-localized"]
@@ -108,7 +113,7 @@ DATASETS: dict[str, dict] = {
 def _lookup(table: dict[str, dict], kind: str, name: str) -> tuple[str, dict]:
     repo_id = name if "/" in str(name) else f"{DEFAULT_ORG}/{name}"
     if repo_id not in table:
-        raise ValueError(f"{kind} = {name!r}: unknown; known {kind}s: {', '.join(sorted(table))}")
+        raise RepoNotFoundError(f"{kind} = {name!r}: unknown; known {kind}s: {', '.join(sorted(table))}")
     return repo_id, table[repo_id]
 
 
@@ -127,22 +132,35 @@ def list_datasets() -> list[dict]:
 
 
 def get_model(name: str) -> dict:
-    """The entry of ``qchaos/<name>`` (or ``<name>``); ``ValueError`` listing the known models otherwise."""
+    """The entry of ``qchaos/<name>`` (or ``<name>``); ``RepoNotFoundError`` (a ``ValueError``) listing the known models otherwise."""
     repo_id, data = _lookup(MODELS, "model", name)
     return _entry(repo_id, "model", data)
 
 
 def get_dataset(name: str) -> dict:
-    """The entry of ``qchaos/<name>`` (or ``<name>``); ``ValueError`` listing the known datasets otherwise."""
+    """The entry of ``qchaos/<name>`` (or ``<name>``); ``RepoNotFoundError`` (a ``ValueError``) listing the known datasets otherwise."""
     repo_id, data = _lookup(DATASETS, "dataset", name)
     return _entry(repo_id, "dataset", data)
 
 
-def local_status(name: str, root=None) -> dict:
-    """Whether a registered repo is in the local hub: ``{"name", "kind", "path", "local": bool}``.
+def shipped_path(repo_id: str) -> Path | None:
+    """The folder of the checkpoint of a registered model shipped with the package (``qchaos/pretrained/<name>``,
+    read through ``importlib.resources``), or ``None`` if ``repo_id`` is not a shipped checkpoint."""
+    from importlib import resources
 
-    ``root`` defaults to ``$QCHAOS_HUB`` (``./hub``). ``ValueError`` listing every known name if ``name`` is not
-    registered.
+    if str(repo_id).count("/") != 1 or repo_id not in MODELS:
+        return None
+    org, name = parse_repo_id(repo_id)
+    folder = Path(str(resources.files("qchaos") / PRETRAINED / name))
+    return folder if org == DEFAULT_ORG and (folder / "qchaos.json").is_file() else None
+
+
+def local_status(name: str, root=None) -> dict:
+    """Whether a registered repo is in the local hub: ``{"name", "kind", "path", "local": bool}``, for a model also
+    ``"shipped": bool`` (a checkpoint that comes with the package, :func:`shipped_path`).
+
+    ``root`` defaults to ``$QCHAOS_HUB`` (:func:`qchaos.hub.hub_root`). :class:`~qchaos.hub.RepoNotFoundError`
+    listing every known name if ``name`` is not registered.
     """
     repo_id = name if "/" in str(name) else f"{DEFAULT_ORG}/{name}"
     if repo_id in MODELS:
@@ -150,8 +168,11 @@ def local_status(name: str, root=None) -> dict:
     elif repo_id in DATASETS:
         kind = "dataset"
     else:
-        raise ValueError(f"name = {name!r}: unknown; known models: {', '.join(sorted(MODELS))}; "
+        raise RepoNotFoundError(f"name = {name!r}: unknown; known models: {', '.join(sorted(MODELS))}; "
                          f"known datasets: {', '.join(sorted(DATASETS))}")
     path = local_repo_path(repo_id, kind, root)
     marker = "qchaos.json" if kind == "model" else "README.md"
-    return {"name": repo_id, "kind": kind, "path": str(path), "local": (path / marker).is_file()}
+    status = {"name": repo_id, "kind": kind, "path": str(path), "local": (path / marker).is_file()}
+    if kind == "model":
+        status["shipped"] = shipped_path(repo_id) is not None
+    return status

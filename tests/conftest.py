@@ -54,3 +54,18 @@ def eval_resources(eval_hub, tmp_path, monkeypatch):
                               "tribaker": EVAL_TRI_ID},
                     train_overrides={"epochs": 1, "batch_size": 8, "grid_size": 8})
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_cache(tmp_path_factory):
+    """The per-user cache (the default local hub ``$XDG_CACHE_HOME/qchaos/hub``) in a temporary folder, so no test
+    writes into the real ``~/.cache`` (tests that need a hub set ``QCHAOS_HUB``)."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

@@ -214,6 +214,8 @@ class Handler(BaseHTTPRequestHandler):
             if p[1:] == ["whoami-v2"]:
                 return self._json({"type": "user", "name": "tester", "fullname": "Test User", "orgs": [{"name": "org", "type": "org"}],
                                    "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}})
+            if p[1:] == ["agent-harnesses"]:  # huggingface_hub 2.4 user-agent detection: an empty registry
+                return self._json({"standardEnvVars": [], "harnesses": {}})
             if p[1:] == ["validate-yaml"]:
                 return self._json({"errors": [], "warnings": []})
             if p[1:] == ["repos", "create"] and m == "POST":

@@ -408,7 +408,7 @@ def test_cli_list(tmp_path, monkeypatch, capsys):
     assert main(["list", "models"]) == 0
     table = capsys.readouterr().out
     assert "6a880e4f622a" in table and "QuantumLocalizationNet, input Nx2" in table  # sha256 prefixes
-    assert main(["list", "models", "nosuch"]) == 2
+    assert main(["list", "models", "nosuch"]) == 3  # NotFoundError (qchaos.errors)
     err = capsys.readouterr().err
     assert "model = 'nosuch': unknown" in err and all(m in err for m in MODEL_IDS)
 
@@ -418,22 +418,19 @@ if __name__ == "__main__":  # the client subprocess of test_push_pull_from_hub_a
 
 
 # -- (g) the shipped pretrained checkpoints --------------------------------------------------------------------------
-SHIPPED_HUB = Path(__file__).resolve().parents[1] / "hub"
-
-
 @pytest.mark.parametrize("repo_id", MODEL_IDS)
-def test_shipped_checkpoints_load_offline_and_match_the_registry(repo_id, monkeypatch):
-    """Every registered model is shipped in the repo's hub folder: small, its weights' sha256 equal to the registry's,
-    loadable with from_pretrained without a network, with the measured accuracies recorded in meta and card."""
-    import modeling.density_cnn  # noqa: F401 - register the classes
-    import modeling.quantum_net  # noqa: F401
+def test_shipped_checkpoints_load_offline_and_match_the_registry(repo_id, tmp_path, monkeypatch):
+    """Every registered model is shipped with the package (qchaos/pretrained/): small, its weights' sha256 equal to
+    the registry's, loadable with from_pretrained without a network whatever QCHAOS_HUB says, with the measured
+    accuracies recorded in meta and card."""
     from modeling.hub_model import HubModel
     from qchaos import registry
 
-    monkeypatch.setenv("QCHAOS_HUB", str(SHIPPED_HUB))
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "empty-hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     entry = registry.get_model(repo_id)
-    folder = SHIPPED_HUB / "models" / repo_id
+    folder = registry.shipped_path(repo_id)
+    assert folder is not None and folder.parent.name == "pretrained"
     weights = folder / "model.safetensors"
     assert weights.stat().st_size < 8 * 2**20  # a few MB
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == entry["sha256"]
