@@ -78,7 +78,7 @@ def hub(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs-hub")
     local = {}
     for system, config, task in (
-        ("twobody", TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16), tb_task),
+        ("twobody", TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True), tb_task),
         ("tribaker", TribakerConfig(N0=30, K=3, per_side=3, image_size=16), tri_task),
     ):
         store = tmp / f"{system}.zarr"

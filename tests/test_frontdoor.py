@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_IDS = ["qchaos/density-cnn-adv-twobody-paper", "qchaos/density-cnn-twobody-paper",
              "qchaos/quantum-net-tribaker-paper"]
 GEN_TINY = ["generate", "twobody", "--eta", "0.5,1", "--levels", "60", "--window", "10", "29", "--image-size", "16",
-            "--workers", "0", "--quiet"]
+            "--rough-images", "--workers", "0", "--quiet"]
 
 
 def _clean_env(tmp: Path, **extra) -> dict:
