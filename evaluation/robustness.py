@@ -48,13 +48,13 @@ TITLE = "Robustness to FGSM, PGD and the quantum perturbation, original vs harde
 PARAMS = {
     "tiny": {"fgsm_eps": [0.0, 0.025, 0.05], "quantum_eps": [0.0, 0.25, 0.5], "pgd_steps": 2, "threshold": 0.9,
              "batch_size": 128},
-    "mini": {"fgsm_eps": [round(0.005 * i, 4) for i in range(11)], "quantum_eps": [round(0.05 * i, 4)
-                                                                                   for i in range(11)],
-             "pgd_steps": 5, "threshold": 0.9, "batch_size": 128},
+    "mini": {"fgsm_eps": [round(0.01 * i, 4) for i in range(6)], "quantum_eps": [round(0.1 * i, 4) for i in range(6)],
+             "pgd_steps": 5, "threshold": 0.9, "batch_size": 128, "max_states": 200},
     "paper": {"fgsm_eps": [round(0.005 * i, 4) for i in range(11)], "quantum_eps": [round(0.05 * i, 4)
                                                                                     for i in range(11)],
               "pgd_steps": 20, "threshold": 0.9, "batch_size": 128},
 }
+"""``max_states``: evaluate on that many test states (drawn at random from the test split, seed 0; all when absent)."""
 
 NETS = {"original": "density-cnn", "hardened": "density-cnn-adv"}
 """Net name -> model kind of its reference checkpoint."""
@@ -128,6 +128,19 @@ def training_etas(models: dict) -> tuple:
         raise ValueError(f"the reference checkpoints were trained on different / unknown mass ratios: {etas}; "
                          "retrain them on the same dataset selection")
     return next(iter(etas.values()))
+
+
+def subsample(data, n: int | None, seed: int = 0):
+    """``data`` (``TwobodyData``) restricted to ``n`` rows drawn without replacement with
+    ``numpy.random.default_rng(seed)``, kept in their published order (all rows when ``n`` is None or larger)."""
+    import dataclasses
+
+    if n is None or n >= len(data):
+        return data
+    keep = np.sort(np.random.default_rng(seed).choice(len(data), size=int(n), replace=False))
+    idx = torch.from_numpy(keep)
+    return dataclasses.replace(data, **{f.name: getattr(data, f.name)[idx] for f in dataclasses.fields(data)
+                                        if f.name != "rows"}, rows=np.asarray(data.rows)[keep])
 
 
 def load_states(ctx, etas):
@@ -218,6 +231,7 @@ def run(ctx) -> dict:
     models = {net: ctx.resources.model(kind, shipped=True) for net, kind in NETS.items()}
     etas = training_etas(models)
     test, bank = load_states(ctx, etas)
+    test = subsample(test, p.get("max_states"))
     for net, m in models.items():
         if m.image_size != test.image_size:
             raise ValueError(f"{net} net takes {m.image_size} x {m.image_size} images, the dataset has "

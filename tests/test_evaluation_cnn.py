@@ -86,6 +86,23 @@ def test_integrable_index_and_nearest_unseen():
     assert confidence.nearest_unseen(etas, [True] * 5, 1 / 3, confidence.is_integrable_eta) is None
 
 
+def test_robustness_subsample_keeps_rows_aligned():
+    from modeling.data import TwobodyData
+
+    n = 10
+    psi = torch.arange(n, dtype=torch.float32)[:, None, None].expand(n, 2, 2).clone()
+    data = TwobodyData(psi=psi, images=psi + 100, label=torch.arange(n) % 2, eta=torch.arange(n) / 10.0,
+                       g=torch.full((n,), 100.0), level=torch.arange(n) + 200, parity=torch.arange(n) % 2,
+                       rows=np.arange(n) + 1000)
+    sub = robustness.subsample(data, 4, seed=0)
+    keep = np.sort(np.random.default_rng(0).choice(n, size=4, replace=False))
+    assert len(sub) == 4 and sub.rows.tolist() == (keep + 1000).tolist()
+    # every field follows the same rows, in published order
+    assert sub.psi[:, 0, 0].tolist() == keep.tolist() and sub.images[:, 0, 0].tolist() == (keep + 100).tolist()
+    assert sub.level.tolist() == (keep + 200).tolist() and sub.label.tolist() == (keep % 2).tolist()
+    assert robustness.subsample(data, None) is data and robustness.subsample(data, 50) is data
+
+
 def test_image_size_mismatch_is_a_clear_error(eval_resources):
     from modeling.data import load_table
     from modeling.density_cnn import DensityCNN
