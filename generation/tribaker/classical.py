@@ -25,7 +25,8 @@ from qchaos.errors import NumericalError, ParameterError
 
 from .propagator import check_positive_int, check_reflectivity
 
-__all__ = ["ulam_step", "natural_measure", "cascade_measure", "coarse_grain", "js_distance"]
+__all__ = ["ulam_step", "ulam_adjoint_step", "natural_measure", "escape_weights", "invariant_measure", "cascade_measure",
+           "coarse_grain", "js_distance"]
 
 
 def _check_grid(M) -> int:
@@ -55,6 +56,60 @@ def ulam_step(rho, R) -> np.ndarray:
     return out
 
 
+def ulam_adjoint_step(f, R) -> np.ndarray:
+    """The transpose of :func:`ulam_step` acting on functions f (..., M, M) [q, p] of the cells.
+
+    ``f'[k M/3 + a', b] = (w_k / 3) sum_t f[3 a' + t, k M/3 + b // 3]``: the weight surviving one step from each
+    cell, averaged over its image (``sum(f' rho) = sum(f ulam_step(rho))`` for every rho).
+    """
+    x = np.asarray(f, dtype=np.float64)
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ParameterError(f"f: must have shape (..., M, M), got {x.shape}")
+    m = _check_grid(x.shape[-1])
+    r = check_reflectivity(R)
+    t = m // 3
+    out = np.empty_like(x)
+    for k, w in enumerate((1.0, r, 1.0)):
+        img = x[..., :, k * t:(k + 1) * t]  # (..., M [3a'+t], M/3 [b//3])
+        qa = img.reshape(*img.shape[:-2], t, 3, t).sum(axis=-2)  # (..., M/3 [a'], M/3 [b//3])
+        out[..., k * t:(k + 1) * t, :] = np.repeat(qa, 3, axis=-1) * (w / 3.0)
+    return out
+
+
+def _power(step, m: int, r: float, tol: float, maxiter: int, what: str) -> tuple[np.ndarray, float]:
+    x = np.full((m, m), 1.0 / (m * m))
+    for _ in range(int(maxiter)):
+        nxt = step(x, r)
+        gamma = float(nxt.sum()) if what == "natural_measure" else float(nxt.sum() / x.sum())
+        nxt /= nxt.sum()
+        diff = float(np.abs(nxt - x).sum())
+        x = nxt
+        if diff < tol:
+            return x, gamma
+    raise NumericalError(f"{what}: power iteration did not converge in maxiter = {maxiter} steps (M = {m})")
+
+
+def escape_weights(M, R, *, tol: float = 1e-13, maxiter: int = 10_000) -> np.ndarray:
+    """Leading left eigenvector of the Ulam operator (power iteration of :func:`ulam_adjoint_step`), sum 1.
+
+    The relative weight with which each cell's mass survives forever; analytically a ternary cascade in q with
+    weights ``(1, R, 1)/(2 + R)``, uniform in p (the time reverse of the natural measure). float64 (M, M) [q, p].
+    """
+    return _power(ulam_adjoint_step, _check_grid(M), check_reflectivity(R), tol, maxiter, "escape_weights")[0]
+
+
+def invariant_measure(M, R, *, tol: float = 1e-13) -> np.ndarray:
+    """Natural invariant measure on the chaotic saddle: ``natural_measure * escape_weights``, normalized (sum 1).
+
+    The classical counterpart of the LR representation ``|<q,p|R><L|q,p>|`` (right vectors follow the natural,
+    conditionally invariant measure, left vectors the escape weights). Analytically the product of the ternary
+    cascades ``(1, R, 1)/(2 + R)`` in q and in p. float64 (M, M) [q, p].
+    """
+    mu, _ = natural_measure(M, R, tol=tol)
+    x = mu * escape_weights(M, R, tol=tol)
+    return x / x.sum()
+
+
 def natural_measure(M, R, *, tol: float = 1e-13, maxiter: int = 10_000) -> tuple[np.ndarray, float]:
     """Natural (conditionally invariant) measure of the open tribaker map on the M x M grid, and its escape factor.
 
@@ -68,21 +123,7 @@ def natural_measure(M, R, *, tol: float = 1e-13, maxiter: int = 10_000) -> tuple
         ``(mu, gamma)``: mu float64 (M, M) [q, p] with sum 1, and ``gamma`` = mass surviving one step
         (``L mu = gamma mu``; analytically ``(2 + R)/3``; the classical decay rate is ``-ln gamma``).
     """
-    m = _check_grid(M)
-    r = check_reflectivity(R)
-    if (2 + r) == 0:  # pragma: no cover - impossible for R >= 0
-        raise ParameterError("R: no surviving mass")
-    mu = np.full((m, m), 1.0 / (m * m))
-    gamma = 1.0
-    for _ in range(int(maxiter)):
-        nxt = ulam_step(mu, r)
-        gamma = float(nxt.sum())
-        nxt /= gamma
-        diff = float(np.abs(nxt - mu).sum())
-        mu = nxt
-        if diff < tol:
-            return mu, gamma
-    raise NumericalError(f"natural_measure: power iteration did not converge in maxiter = {maxiter} steps (M = {m})")
+    return _power(ulam_step, _check_grid(M), check_reflectivity(R), tol, maxiter, "natural_measure")
 
 
 def cascade_measure(M, R) -> np.ndarray:
