@@ -239,8 +239,11 @@ def sampled_resonances(N, R, m=None, *, ranks=None, iterations: int = 3, seed: i
         right[:, i] = _to_full(q @ x, n, s)
         left[:, i] = right[:, i] if r == 1.0 else _to_full(q @ y, n, s)
     right /= np.linalg.norm(right, axis=0, keepdims=True)
-    s = np.einsum("jk,jk->k", left.conj(), right)
-    left = left / s.conj()[None, :]
+    if r == 1.0:  # closed map: unitary, L = R exactly (as the dense Schur path)
+        left = right.copy()
+    else:
+        s = np.einsum("jk,jk->k", left.conj(), right)
+        left = left / s.conj()[None, :]
     res_r = np.linalg.norm(apply_tribaker(right.T, r) - z[:, None] * right.T, axis=1)
     res_l = np.linalg.norm(apply_tribaker(left.T, r, adjoint=True) - z.conj()[:, None] * left.T, axis=1)
     res_l /= np.linalg.norm(left, axis=0)
