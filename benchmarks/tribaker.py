@@ -288,7 +288,8 @@ def tribaker_largen(ctx) -> dict:
                                                "and peak memory, extrapolated to the paper run")
 def tribaker_largen_point(ctx) -> dict:
     n = LARGEN_POINT_N[ctx.preset]
-    code = ("import json, resource, time; from generation.tribaker.generate import compute_point; t = time.perf_counter(); "
+    code = ("import json, resource, time; from generation.tribaker.generate import compute_point; "
+            "t = time.perf_counter(); "
             f"r = compute_point({{'N': {n}, 'R': 0.2, 'per_side': 100, 'image_size': 64, 'min_abs_z': 0.0, "
             "'seed': 0, 'sample': 200, 'leading': 8, 'bins': 27}); "
             "print(json.dumps({'seconds': time.perf_counter() - t, "

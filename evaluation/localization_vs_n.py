@@ -21,7 +21,7 @@ Protocol:
   longest-lived (Arnoldi) and the k natural-decay resonances (|z|^2 closest to the classical escape factor
   (2 + R)/3) with the Jensen-Shannon distances of their cell measures (M x M, M = ``bins``) to the classical
   measures from the Ulam operator (LR vs invariant measure; Husimi of R vs natural measure). Memory per point:
-  ~3 (N/2)^2 complex (< 1 GB at N = 6000) plus 64 MiB chunks.
+  ~3 (N/2)^2 complex (< 1 GB at N = 6000) plus 64 MiB chunks (N = 3000: 0.4 GB peak RSS).
 * Per point and map: the net's class of every sampled resonance (argmax; class 0 = localized); fractions
   f = (called localized) / m with binomial errors sqrt(f (1 - f) / m) (the rank sample is stratified, so this is
   an upper bound on the sampling error); the longer-lived subset = |z| at or above the ``long_lived_quantile``
@@ -53,7 +53,8 @@ PARAMS = {
     # about 3-4 minutes on 2 loaded cores (benchmarks/tribaker.py)
     "mini": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200], "sample": 100, "leading": 8,
              "bins": 27, "workers": 2},
-    # ~15 min and < 2 GB per N = 6000 point on one core; spread the points with a Dask scheduler
+    # ~30-45 min and < 2 GB per N = 6000 point on one core (N = 3000 measured: 5.5 min, 0.4 GB; about 2 core-hours
+    # in all, benchmarks/tribaker.py); spread the points with a Dask scheduler
     "paper": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920, 3000, 4200, 6000],
               "sample": 200, "leading": 8, "bins": 27, "workers": 2},
 }
@@ -376,7 +377,8 @@ def run(ctx) -> dict:
         return out
 
     metrics = {
-        "frac_localized_closed_maxN": mt(last["closed"]["frac_net"], f"net, closed, N = {Nl}", last["closed"]["err_net"]),
+        "frac_localized_closed_maxN": mt(last["closed"]["frac_net"], f"net, closed, N = {Nl}",
+                                         last["closed"]["err_net"]),
         "frac_localized_open_maxN": mt(last["open"]["frac_net"], f"net, open, N = {Nl}", last["open"]["err_net"]),
         "frac_localized_open_long_maxN": mt(last["open"]["frac_net_long"],
                                             f"net, open, longer-lived half, N = {Nl}", last["open"]["err_net_long"]),

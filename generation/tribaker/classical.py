@@ -25,8 +25,8 @@ from qchaos.errors import NumericalError, ParameterError
 
 from .propagator import check_positive_int, check_reflectivity
 
-__all__ = ["ulam_step", "ulam_adjoint_step", "natural_measure", "escape_weights", "invariant_measure", "cascade_measure",
-           "coarse_grain", "js_distance"]
+__all__ = ["ulam_step", "ulam_adjoint_step", "natural_measure", "escape_weights", "invariant_measure",
+           "cascade_measure", "coarse_grain", "js_distance"]
 
 
 def _check_grid(M) -> int:

@@ -73,8 +73,9 @@ def compute_sampled_point(params: dict) -> PointResult:
     Tables:
 
     * ``eigen/z`` (N,): all eigenvalues, |z| descending (:func:`.sampling.sector_eigenvalues`, no vectors).
-    * ``spectrum/*`` (m,), ``m = min(sample, N)`` rounded down to even: the rank-uniform sample (:func:`.sampling.rank_sample`): ``z``, ``decay``,
-      ``norm_ratio`` (LR on the N x N lattice, streamed), ``index`` = rank among all N.
+    * ``spectrum/*`` (m,), ``m = min(sample, N)`` rounded down to even: the rank-uniform sample
+      (:func:`.sampling.rank_sample`): ``z``, ``decay``, ``norm_ratio`` (LR on the N x N lattice, streamed),
+      ``index`` = rank among all N.
     * ``states/*`` (m,): the same resonances as published rows: ``right``, ``left`` (m, N), ``z``, ``norm_ratio``,
       ``label`` (0 for the m/2 lowest mu of the sample, 1 for the m/2 highest), ``index`` (into ``spectrum``),
       ``image`` (m, P, P) exact LR at the P x P cell centres.
