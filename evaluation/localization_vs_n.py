@@ -11,7 +11,7 @@ Protocol:
 * Model: the reference checkpoint ``ctx.resources.model("quantum-net")`` (seed 0, trained on both maps of the
   ``tribaker`` dataset, N = N0 .. N_max, only the ``per_side`` lowest- and highest-mu states per N); its coherent
   layer is evaluated at any N with O(S^2 N) per state (never the N x N lattice).
-* Grid: the preset's ``N_values`` (from the trained range to well beyond it: tiny 30, 48; mini up to 1200; paper
+* Grid: the preset's ``N_values`` (from the trained range to well beyond it: tiny 30, 48; mini up to 1920; paper
   up to 6000), closed R = 1 and open R = ``open_reflectivity``.
 * Points: one parameter point (N, R) of a resumable Dask sweep (:func:`generation.sweep.run_sweep` into a Zarr
   store under the resources' ``runs_dir``; ``workers`` / ``scheduler`` spread the points), computed by
@@ -50,8 +50,8 @@ _COMMON = {"open_reflectivity": 0.2, "long_lived_quantile": 0.5, "min_abs_z": 0.
 PARAMS = {
     # every resonance (m = N), in-process: the test preset
     "tiny": {**_COMMON, "N_values": [30, 48], "sample": 48, "leading": 4, "bins": 9, "workers": 0},
-    # about 3-4 minutes on 2 loaded cores (benchmarks/tribaker.py)
-    "mini": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200], "sample": 100, "leading": 8,
+    # N <= 1200 took 134 s on 2 loaded cores (65 s sweep + net calls); N = 1920 adds ~2 min (benchmarks/tribaker.py)
+    "mini": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920], "sample": 100, "leading": 8,
              "bins": 27, "workers": 2},
     # ~30-45 min and < 2 GB per N = 6000 point on one core (N = 3000 measured: 5.5 min, 0.4 GB; about 2 core-hours
     # in all, benchmarks/tribaker.py); spread the points with a Dask scheduler
