@@ -53,8 +53,8 @@ PARAMS = {
     # N <= 1200 took 134 s on 2 loaded cores (65 s sweep + net calls); N = 1920 adds ~2 min (benchmarks/tribaker.py)
     "mini": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920], "sample": 100, "leading": 8,
              "bins": 27, "workers": 2},
-    # ~30-45 min and < 2 GB per N = 6000 point on one core (N = 3000 measured: 5.5 min, 0.4 GB; about 2 core-hours
-    # in all, benchmarks/tribaker.py); spread the points with a Dask scheduler
+    # ~15-45 min and < 2 GB per N = 6000 point on one core (N = 3000 measured: 196-329 s, 0.4 GB; at most 1.3-2.2
+    # core-hours in all, benchmarks/tribaker.py); spread the points with a Dask scheduler
     "paper": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920, 3000, 4200, 6000],
               "sample": 200, "leading": 8, "bins": 27, "workers": 2},
 }

@@ -256,8 +256,8 @@ TRIBAKER_PRESETS: dict[str, TribakerConfig] = {
     # the paper's scale: N = 30..177 (K = 50), 5 + 5 states per N, closed and open
     "paper": TribakerConfig(N0=30, K=50, per_side=5, image_size=64),
     # past the paper: large-N corpus without full eigendecompositions (docs/tribaker.md §8); 200 rank-uniform
-    # resonances per (N, R) with LR images, N up to 6000 (N = 3000: 5.5 min, 0.4 GB on one loaded core; N = 6000
-    # extrapolates to ~30-45 min, < 2 GB; benchmarks/tribaker.py tribaker_largen_point)
+    # resonances per (N, R) with LR images, N up to 6000 (N = 3000: 3.3-5.5 min, 0.4 GB on one loaded core; N = 6000
+    # extrapolates to ~15-45 min, < 2 GB; benchmarks/tribaker.py tribaker_largen_point)
     "largeN": TribakerConfig(N0=300, N_values=(300, 600, 1200, 2400, 3000, 4200, 6000), per_side=5, image_size=64,
                              sample=200, leading=8, bins=27),
 }
