@@ -142,3 +142,179 @@ def tribaker_build(ctx) -> dict:
         notes=["seconds include process start-up and imports (what a user waits for); the Dask side includes "
                "starting the local cluster"],
     )
+
+
+# -- large N ------------------------------------------------------------------------------------------------------
+LARGEN_NS = {"mini": (300, 600, 1200, 2400), "paper": (300, 600, 1200, 2400, 4200, 6000)}
+LARGEN_DENSE_MAX = {"mini": 1200, "paper": 2400}
+LARGEN_SAMPLE = 24  # resonances timed per N (cost per resonance)
+LARGEN_POINT_N = {"mini": 3000, "paper": 6000}
+
+
+def _probe(kind: str, n: int, m: int) -> dict:
+    """Time the large-N stages at one N in this process (run in a fresh one: ru_maxrss is its peak)."""
+    import resource
+    import time
+
+    import numpy as np
+    import torch
+
+    from generation.tribaker.generate import norm_ratios
+    from generation.tribaker.propagator import apply_tribaker
+    from generation.tribaker.resonances import leading_resonances, resonances
+    from generation.tribaker.sampling import sampled_resonances, sector_eigenvalues
+    from generation.tribaker.summaries import lr_summaries
+    from modeling.coherent_layer import CoherentStateLayer, pack_resonances
+
+    out = {"N": n, "kind": kind}
+    t = time.perf_counter
+    if kind == "dense":
+        s = t()
+        res = resonances(n, 0.2)
+        out["dense_eig_s"] = t() - s
+        s = t()
+        norm_ratios(res.right, res.left)
+        out["dense_norm_ratios_s"] = t() - s
+        out["dense_per_resonance_s"] = (out["dense_eig_s"] + out["dense_norm_ratios_s"]) / n
+    else:
+        x = np.random.default_rng(0).standard_normal((8, n)) + 0j
+        apply_tribaker(x, 0.2)
+        s = t()
+        for _ in range(10):
+            apply_tribaker(x, 0.2)
+        out["matvec_s"] = (t() - s) / 80
+        s = t()
+        leading_resonances(n, 0.2, 8)
+        out["arnoldi_k8_s"] = t() - s
+        s = t()
+        spec = sector_eigenvalues(n, 0.2)
+        out["sector_eigenvalues_s"] = t() - s
+        s = t()
+        res = sampled_resonances(n, 0.2, m, spectrum=spec)
+        out["vectors_per_resonance_s"] = (t() - s) / m
+        s = t()
+        lr_summaries(res.right.T, res.left.T, 27)
+        out["lr_summaries_per_state_s"] = (t() - s) / m
+        layer = CoherentStateLayer(64)
+        xb = pack_resonances(res.right.T, res.left.T)
+        with torch.no_grad():
+            s = t()
+            layer(xb)
+        out["coherent_layer_S64_per_state_s"] = (t() - s) / m
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _run_probe(kind: str, n: int, m: int) -> dict:
+    code = f"import json; from benchmarks.tribaker import _probe; print(json.dumps(_probe({kind!r}, {n}, {m})))"
+    line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=dict(os.environ)).stdout.strip().splitlines()[-1]
+    return json.loads(line)
+
+
+def _fit_exponent(N, y) -> float:
+    import numpy as np
+
+    return float(np.polyfit(np.log(N), np.log(y), 1)[0])
+
+
+@register("tribaker_largen", "tribaker", "large-N resonances: cost per resonance and peak memory against N (Arnoldi "
+                                         "step, sector eigenvalues, inverse iteration, streamed LR, coherent layer) "
+                                         "vs the dense path; Dask scaling over N points")
+def tribaker_largen(ctx) -> dict:
+    import time
+
+    Ns = LARGEN_NS[ctx.preset]
+    m = LARGEN_SAMPLE
+    rows = []
+    for n in Ns:
+        ctx.log(f"N = {n}: sampled path")
+        rows.append(_run_probe("sampled", n, m))
+        if n <= LARGEN_DENSE_MAX[ctx.preset]:
+            ctx.log(f"N = {n}: dense path")
+            rows.append(_run_probe("dense", n, m))
+    samp = {r["N"]: r for r in rows if r["kind"] == "sampled"}
+    dense = {r["N"]: r for r in rows if r["kind"] == "dense"}
+    nd = max(dense)
+    # time to the experiment's answer at the largest dense N: all N resonances + their norm ratios, against the
+    # sector eigenvalues + 100 sampled resonances with their norm ratios (the mini preset's sample)
+    base = dense[nd]["dense_eig_s"] + dense[nd]["dense_norm_ratios_s"]
+    s = samp[nd]
+    cand = s["sector_eigenvalues_s"] + 100 * (s["vectors_per_resonance_s"] + s["lr_summaries_per_state_s"])
+    exps = {k: _fit_exponent(list(samp), [samp[n][k] for n in samp])
+            for k in ("matvec_s", "sector_eigenvalues_s", "vectors_per_resonance_s", "lr_summaries_per_state_s",
+                      "coherent_layer_S64_per_state_s")}
+    exps["dense_eig_s"] = _fit_exponent(list(dense), [dense[n]["dense_eig_s"] for n in dense]) if len(dense) > 1 \
+        else float("nan")
+
+    # Dask scaling over N points: the same 4 sampled points with 1 and 2 workers
+    import tempfile
+
+    from generation.presets import TribakerConfig
+    from generation.store import PointStore
+    from generation.sweep import run_sweep
+    from generation.tribaker.generate import compute_point
+
+    cfg = TribakerConfig(N0=300, N_values=(300, 600), sample=40, leading=4, bins=27, image_size=16)
+    dask = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            st = PointStore.open(f"{tmp}/w{workers}.zarr", "tribaker", "bench", cfg.to_dict())
+            t0 = time.perf_counter()
+            run_sweep(st, cfg.points(), compute_point, workers=workers, progress=False)
+            dask[workers] = time.perf_counter() - t0
+    return comparison(
+        compared=f"N = {nd}, R = 0.2: the dense path (all N resonances with left/right vectors + LR norm ratios) vs "
+                 f"the sampled path (sector eigenvalues + 100 rank-uniform resonances with vectors + streamed LR)",
+        baseline=side("dense: scipy.linalg.eig(U, left, right) + norm_ratios of all N", [base],
+                      note=f"peak RSS {dense[nd]['peak_rss_mib']:.0f} MiB"),
+        candidate=side("sampled: sector_eigenvalues + 100 x (inverse iteration + lr_summaries)", [cand],
+                       note=f"peak RSS {s['peak_rss_mib']:.0f} MiB"),
+        target_ratio=None,
+        accuracy={"exponents_vs_N": exps},
+        accuracy_summary={"dask_2w_speedup": round(dask[1] / dask[2], 2)},
+        params={"N": list(Ns), "timed_per_N": m, "per_N": rows, "cost_exponents": exps,
+                "dask_points": len(cfg.points()), "dask_seconds": {str(k): v for k, v in dask.items()},
+                "dask_speedup_2_workers": dask[1] / dask[2]},
+        notes=["per-resonance costs are timed on 24 resonances per N, each N in a fresh process (peak RSS is that "
+               "process's); expected exponents: matvec ~N log N (1.1), lr_summaries ~N^2 log N (2.1-2.2), vectors "
+               "~N^2, coherent layer S^2 N (1), sector eigenvalues and dense eig N^3",
+               "the Dask scaling runs 4 (N, R) points (N = 300, 600, 40 sampled resonances) with 1 and 2 workers "
+               "on the same machine; on a loaded 2-core machine the ratio is bounded by the free cores"],
+    )
+
+
+@register("tribaker_largen_point", "tribaker", "one large-N sweep point of the largeN preset (sample 200): wall time "
+                                               "and peak memory, extrapolated to the paper run")
+def tribaker_largen_point(ctx) -> dict:
+    n = LARGEN_POINT_N[ctx.preset]
+    code = ("import json, resource, time; from generation.tribaker.generate import compute_point; "
+            "t = time.perf_counter(); "
+            f"r = compute_point({{'N': {n}, 'R': 0.2, 'per_side': 100, 'image_size': 64, 'min_abs_z': 0.0, "
+            "'seed': 0, 'sample': 200, 'leading': 8, 'bins': 27}); "
+            "print(json.dumps({'seconds': time.perf_counter() - t, "
+            "'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+            "'js': r.attrs['natural_js_husimi_natural_mean']}))")
+    ctx.log(f"compute_point N = {n}, R = 0.2, sample 200 (fresh process)")
+    line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=dict(os.environ)).stdout.strip().splitlines()[-1]
+    r = json.loads(line)
+    # paper run of localization-vs-n: 13 N values x 2 maps; the sector eigenvalues scale as N^3, the per-state
+    # work as N^2 log N: extrapolate each point from this one by N^3 (an upper bound for the smaller N)
+    from evaluation.localization_vs_n import PARAMS
+
+    grid = PARAMS["paper"]["N_values"]
+    est = sum(2 * r["seconds"] * (N / n) ** 3 for N in grid)
+    return comparison(
+        compared=f"one (N = {n}, R = 0.2) point of the largeN preset / localization-vs-n paper grid",
+        baseline=side("compute_point, sample 200, leading 8, bins 27, 64 x 64 images", [r["seconds"]],
+                      note=f"peak RSS {r['peak_rss_mib']:.0f} MiB"),
+        candidate=side("same (single measurement)", [r["seconds"]]),
+        target_ratio=None,
+        accuracy={"js_natural_husimi_mean": r["js"]},
+        params={"N": n, "peak_rss_mib": r["peak_rss_mib"], "paper_grid": grid,
+                "paper_run_estimate_core_hours_upper": est / 3600},
+        notes=["estimate of the paper-scale localization-vs-n sweep: sum over its 13 N x 2 maps of this point's time "
+               "scaled by (N / N_measured)^3 (pessimistic for small N), in core-hours; a Dask cluster divides it by "
+               "the number of workers (the largest points bound the wall time)"],
+    )

@@ -1,39 +1,40 @@
-"""Past the paper: the fraction of tribaker resonances the quantum-layer net calls localized, against N, closed vs
+"""Past the paper: localization of tribaker resonances against N towards the semiclassical limit, closed vs
 partially open map (the open question of Montes et al., arXiv:2406.00363: is there more localization in the open
-map, and how does it evolve towards the semiclassical limit? ``tribaker.md`` §2-4, §9).
+map, and how does it evolve as N grows? ``docs/tribaker.md``; ``tribaker.md`` §2-4, §9).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar) (semiclassical limit N -> infinity); the norm ratio
-mu of a Husimi / LR image is 1 for a coherent state and N/2 for the uniform distribution (``tribaker.md`` §4), so
-mu / (N/2) is in (0, 1].
+mu of a Husimi / LR image is 1 for a coherent state and N/2 for the uniform distribution (``docs/tribaker.md``
+§5), so mu / (N/2) is in (0, 1].
 
 Protocol:
 
 * Model: the reference checkpoint ``ctx.resources.model("quantum-net")`` (seed 0, trained on both maps of the
-  ``tribaker`` dataset, N = N0 .. N_max, only the ``per_side`` lowest- and highest-mu states per N).
-* Grid: N = N0, N0 + ``N_step``, ..., up to ``N_stop`` (N0 read from the dataset; ``N_step`` a multiple of 3), i.e.
-  from the trained range to well beyond it.
-* Per N and map (closed R = 1; open R = ``open_reflectivity``), as the generator does
-  (:func:`generation.tribaker.generate.compute_point`): ALL N resonances of ``U = tribaker(N, R)``
-  (:func:`generation.tribaker.resonances.resonances`: closed = complex Schur vectors, L = R; open = right and left
-  eigenvectors with <L_j|R_k> = delta_jk), those with |z| > ``min_abs_z`` kept (0: every one, as the dataset; with
-  R > 0 no z vanishes), their norm ratios mu (:func:`generation.tribaker.generate.norm_ratios`, N x N lattice), and
-  the net's class of every one (packed by :func:`modeling.coherent_layer.pack_resonances`, argmax of the logits;
-  class 0 = localized).
-* Long-lived subset (open map): the resonances with |z| at or above the ``long_lived_quantile`` quantile of |z|
-  at that N (0.5: the longer-lived half), since the short-lived ones dominate the counts; for the closed map every
-  |z| = 1 and the subset is the whole spectrum.
-* Fractions: f = (number called localized) / n with binomial error bars sqrt(f (1 - f) / n) (0 at f = 0 or 1).
-* Norm-ratio baseline: per map, one threshold t on x = mu / (N/2) fitted on the dataset's training rows of that map
-  (:func:`fit_threshold`: among the midpoints between consecutive sorted x, the one that classifies the training
-  rows best as "localized iff x < t"; ties to the smallest); per N, the fraction of resonances with
-  mu / (N/2) < t and the mean of mu / (N/2).
+  ``tribaker`` dataset, N = N0 .. N_max, only the ``per_side`` lowest- and highest-mu states per N); its coherent
+  layer is evaluated at any N with O(S^2 N) per state (never the N x N lattice).
+* Grid: the preset's ``N_values`` (from the trained range to well beyond it: tiny 30, 48; mini up to 1920; paper
+  up to 6000), closed R = 1 and open R = ``open_reflectivity``.
+* Points: one parameter point (N, R) of a resumable Dask sweep (:func:`generation.sweep.run_sweep` into a Zarr
+  store under the resources' ``runs_dir``; ``workers`` / ``scheduler`` spread the points), computed by
+  :func:`generation.tribaker.generate.compute_sampled_point` without the full eigendecomposition: all N eigenvalues
+  (parity-sector Hessenberg), ``m = min(sample, N)`` resonances sampled uniformly in |z|-rank with right and left
+  vectors (``m = N``: every resonance, as the dense path), their LR norm ratios (streamed FFT route), the k
+  longest-lived (Arnoldi) and the k natural-decay resonances (|z|^2 closest to the classical escape factor
+  (2 + R)/3) with the Jensen-Shannon distances of their cell measures (M x M, M = ``bins``) to the classical
+  measures from the Ulam operator (LR vs invariant measure; Husimi of R vs natural measure). Memory per point:
+  ~3 (N/2)^2 complex (< 1 GB at N = 6000) plus 64 MiB chunks (N = 3000: 0.4 GB peak RSS).
+* Per point and map: the net's class of every sampled resonance (argmax; class 0 = localized); fractions
+  f = (called localized) / m with binomial errors sqrt(f (1 - f) / m) (the rank sample is stratified, so this is
+  an upper bound on the sampling error); the longer-lived subset = |z| at or above the ``long_lived_quantile``
+  quantile of ALL N |z| (the whole spectrum for the closed map); the norm-ratio baseline (mu/(N/2) below the
+  threshold t fitted per map on the training rows, :func:`fit_threshold`) and the mean mu/(N/2).
+* Trends: weighted least-squares lines against ln N with standard errors (:func:`trend_fit`): the fractions and
+  their open - closed difference (weights 1/err^2), mean mu/(N/2), and ln(JS distance) (power laws N^b). The
+  verdict compares the open - closed difference (mean over the grid +- standard error, and its slope) with zero
+  at two standard errors.
 
-Metrics (no targets): the net's and the baseline's fractions at the largest N (closed, open, open long-lived), the
-slope d f / d ln N of a least-squares line through the net's fractions, and ``more_localization_open`` (the net's
-open minus closed fraction, averaged over the grid; > 0: more states called localized in the open map).
-
-Writes ``localization-vs-n.png`` (fraction localized vs N; mean mu/(N/2) vs N; trained N range shaded) and its
-data ``localization-vs-n.csv`` (one row per N and map) and ``localization-vs-n_thresholds.json``.
+Writes ``localization-vs-n.png`` (fractions; mean mu/(N/2); JS distances, against N) and its data
+``localization-vs-n.csv`` (one row per N and map), ``localization-vs-n_thresholds.json`` and
+``localization-vs-n_fits.json``.
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ from .plotting import CLOSED_COLOR, OPEN_COLOR, subplots
 
 NAME = "localization-vs-n"
 TITLE = "Past the paper: fraction of resonances called localized against N, closed vs open"
+_COMMON = {"open_reflectivity": 0.2, "long_lived_quantile": 0.5, "min_abs_z": 0.0, "scheduler": None}
 PARAMS = {
-    "tiny": {"N_stop": 48, "N_step": 18, "open_reflectivity": 0.2, "long_lived_quantile": 0.5, "min_abs_z": 0.0},
-    "mini": {"N_stop": 198, "N_step": 12, "open_reflectivity": 0.2, "long_lived_quantile": 0.5, "min_abs_z": 0.0},
-    "paper": {"N_stop": 600, "N_step": 30, "open_reflectivity": 0.2, "long_lived_quantile": 0.5, "min_abs_z": 0.0},
+    # every resonance (m = N), in-process: the test preset
+    "tiny": {**_COMMON, "N_values": [30, 48], "sample": 48, "leading": 4, "bins": 9, "workers": 0},
+    # N <= 1200 took 134 s on 2 loaded cores (65 s sweep + net calls); N = 1920 adds ~2 min (benchmarks/tribaker.py)
+    "mini": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920], "sample": 100, "leading": 8,
+             "bins": 27, "workers": 2},
+    # ~15-45 min and < 2 GB per N = 6000 point on one core (N = 3000 measured: 196-329 s, 0.4 GB; at most 1.3-2.2
+    # core-hours in all, benchmarks/tribaker.py); spread the points with a Dask scheduler
+    "paper": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920, 3000, 4200, 6000],
+              "sample": 200, "leading": 8, "bins": 27, "workers": 2},
 }
 
 
@@ -118,16 +126,74 @@ def classify_spectrum(model, N: int, R: float, min_abs_z: float = 0.0) -> dict:
     return {"abs_z": np.abs(res.z[keep]), "x": mu / (N / 2), "localized": pred == 0}
 
 
-def _row(N: int, R: float, spec: dict, t: float, quantile: float) -> dict:
-    ll = long_lived(spec["abs_z"], quantile)
-    f, e, n = binomial_fraction(spec["localized"])
-    fl, el, nl = binomial_fraction(spec["localized"][ll])
-    fb, eb, _ = binomial_fraction(spec["x"] < t)
-    fbl, ebl, _ = binomial_fraction(spec["x"][ll] < t)
-    return {"N": N, "R": R, "n": n, "frac_net": f, "err_net": e, "n_long": nl, "frac_net_long": fl, "err_net_long": el,
-            "frac_base": fb, "err_base": eb, "frac_base_long": fbl, "err_base_long": ebl,
-            "mean_mu_scaled": float(spec["x"].mean()), "mean_mu_scaled_long": float(spec["x"][ll].mean()),
-            "min_abs_z": float(spec["abs_z"].min()), "median_abs_z": float(np.median(spec["abs_z"]))}
+def trend_fit(N, y, err=None) -> dict:
+    """Least-squares line ``y = a + b ln N``: slope b, its standard error, intercept a and the points used.
+
+    With ``err`` (standard errors of y; zeros are raised to the smallest positive one, or 1 if none) the fit is
+    weighted by 1/err^2 and the slope error is the propagated one, scaled up by sqrt(chi^2/dof) when the scatter
+    exceeds the error bars; without, ordinary least squares with the residual standard error. NaN slope with
+    fewer than 2 finite points, NaN error with fewer than 3 (unweighted).
+    """
+    x, y = np.log(np.asarray(N, float)), np.asarray(y, float)
+    ok = np.isfinite(y) & np.isfinite(x)
+    out = {"slope": float("nan"), "slope_err": float("nan"), "intercept": float("nan"), "points": int(ok.sum())}
+    if ok.sum() < 2:
+        return out
+    x, y = x[ok], y[ok]
+    if err is not None:
+        e = np.asarray(err, float)[ok]
+        pos = e[np.isfinite(e) & (e > 0)]
+        e = np.where(np.isfinite(e) & (e > 0), e, pos.min() if pos.size else 1.0)
+        w = 1.0 / e**2
+    else:
+        w = np.ones_like(x)
+    X = np.stack([np.ones_like(x), x], axis=1)
+    cov = np.linalg.pinv(X.T @ (w[:, None] * X))
+    a, b = cov @ (X.T @ (w * y))
+    dof = x.size - 2
+    chi2 = float(np.sum(w * (y - a - b * x) ** 2))
+    if err is not None:
+        scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
+    else:
+        scale = chi2 / dof if dof > 0 else float("nan")
+    out.update(slope=float(b), slope_err=float(np.sqrt(cov[1, 1] * scale)), intercept=float(a))
+    return out
+
+
+def weighted_mean(y, err) -> tuple[float, float]:
+    """Inverse-variance weighted mean of y and its standard error (zero errors raised as in :func:`trend_fit`)."""
+    y, e = np.asarray(y, float), np.asarray(err, float)
+    ok = np.isfinite(y)
+    if not ok.any():
+        return float("nan"), float("nan")
+    y, e = y[ok], e[ok]
+    pos = e[np.isfinite(e) & (e > 0)]
+    e = np.where(np.isfinite(e) & (e > 0), e, pos.min() if pos.size else 1.0)
+    w = 1.0 / e**2
+    return float(np.sum(w * y) / np.sum(w)), float(1.0 / np.sqrt(np.sum(w)))
+
+
+def _row(N: int, R: float, point: dict, localized: np.ndarray, t: float, quantile: float) -> dict:
+    """One CSV row from a computed sweep point (``point``: arrays and attrs) and the net's calls on its sample."""
+    abs_all = np.abs(point["eigen/z"])
+    abs_z = np.abs(point["states/z"])
+    x = point["states/norm_ratio"] / (N / 2)
+    ll = abs_z >= np.quantile(abs_all, quantile) - 1e-12
+    f, e, n = binomial_fraction(localized)
+    fl, el, nl = binomial_fraction(localized[ll])
+    fb, eb, _ = binomial_fraction(x < t)
+    fbl, ebl, _ = binomial_fraction(x[ll] < t)
+    a = point["attrs"]
+    return {"N": N, "R": R, "n": n, "n_all": int(abs_all.size), "frac_net": f, "err_net": e, "n_long": nl,
+            "frac_net_long": fl, "err_net_long": el, "frac_base": fb, "err_base": eb, "frac_base_long": fbl,
+            "err_base_long": ebl, "mean_mu_scaled": float(x.mean()),
+            "err_mu_scaled": float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan"),
+            "mean_mu_scaled_long": float(x[ll].mean()) if ll.any() else float("nan"),
+            "min_abs_z": float(abs_all.min()), "median_abs_z": float(np.median(abs_all)),
+            "leading_abs_z": float(np.abs(point["leading/z"]).max()),
+            "js_leading_lr": a["leading_js_lr_invariant_mean"], "js_natural_lr": a["natural_js_lr_invariant_mean"],
+            "js_natural_husimi": a["natural_js_husimi_natural_mean"],
+            "js_natural_husimi_of_mean": a["natural_js_husimi_natural_of_mean"]}
 
 
 def _thresholds(ctx, repo: str, maps: dict, train=None) -> dict:
@@ -153,10 +219,12 @@ def _thresholds(ctx, repo: str, maps: dict, train=None) -> dict:
 
 
 def _figure(ctx, rows: list[dict], maps: dict, thr: dict, trained: tuple[int, int]) -> None:
-    fig, axes = subplots(1, 2, width=5.0, height=3.8)
-    a, b = axes[0, 0], axes[0, 1]
-    for ax in (a, b):
+    fig, axes = subplots(1, 3, width=5.0, height=3.8)
+    a, b, c = axes[0, 0], axes[0, 1], axes[0, 2]
+    for ax in (a, b, c):
         ax.axvspan(*trained, color="0.92", label=f"trained N = {trained[0]}..{trained[1]}")
+        ax.set_xscale("log")
+        ax.set_xlabel("Hilbert-space dimension N = 1/(2 pi hbar)")
     for which, R in maps.items():
         color = CLOSED_COLOR if which == "closed" else OPEN_COLOR
         sel = [r for r in rows if r["R"] == R]
@@ -165,25 +233,89 @@ def _figure(ctx, rows: list[dict], maps: dict, thr: dict, trained: tuple[int, in
         a.errorbar(N, [r["frac_net"] for r in sel], [r["err_net"] for r in sel], fmt="o-", color=color, ms=4,
                    capsize=2, label=f"net, {name}")
         a.plot(N, [r["frac_base"] for r in sel], "s:", color=color, ms=3, label=f"norm ratio < t, {name}")
-        b.plot(N, [r["mean_mu_scaled"] for r in sel], "o-", color=color, ms=4, label=name)
+        b.errorbar(N, [r["mean_mu_scaled"] for r in sel], [r["err_mu_scaled"] for r in sel], fmt="o-", color=color,
+                   ms=4, capsize=2, label=name)
         b.axhline(thr[which]["threshold"], color=color, ls="--", lw=0.8, label=f"t, {name}")
+        c.plot(N, [r["js_natural_husimi"] for r in sel], "o-", color=color, ms=4,
+               label=f"{name}: natural-decay states, Husimi(R) vs natural measure")
+        c.plot(N, [r["js_natural_lr"] for r in sel], "v:", color=color, ms=4,
+               label=f"{name}: natural-decay states, LR vs invariant measure")
         if which != "closed":
             a.errorbar(N, [r["frac_net_long"] for r in sel], [r["err_net_long"] for r in sel], fmt="^--", color=color,
                        ms=4, capsize=2, alpha=0.7, label=f"net, {name}, longer-lived half")
             b.plot(N, [r["mean_mu_scaled_long"] for r in sel], "^--", color=color, ms=4, alpha=0.7,
                    label=f"{name}, longer-lived half")
-    a.set_xlabel("Hilbert-space dimension N = 1/(2 pi hbar)")
+            c.plot(N, [r["js_leading_lr"] for r in sel], "^--", color=color, ms=4, alpha=0.7,
+                   label=f"{name}: longest-lived states, LR vs invariant measure")
     a.set_ylabel("fraction of resonances called localized")
     a.set_ylim(-0.02, 1.02)
-    a.legend(fontsize=6)
-    b.set_xlabel("Hilbert-space dimension N = 1/(2 pi hbar)")
+    a.legend(fontsize=5)
     b.set_ylabel("mean norm ratio mu / (N/2)")
-    b.legend(fontsize=6)
-    ctx.save_figure(fig, "", "Left: fraction of ALL resonances at each N that the reference net classifies as "
-                    "localized (error bars: binomial standard error), closed vs open map, with the open map's "
-                    "longer-lived half, and the norm-ratio baseline (mu/(N/2) below the threshold t fitted on the "
-                    "training rows). Right: mean mu/(N/2) (1 = uniform, 2/N = coherent state) and the thresholds. "
+    b.set_yscale("log")
+    b.legend(fontsize=5)
+    c.set_ylabel("Jensen-Shannon distance to the classical measure")
+    c.set_yscale("log")
+    c.legend(fontsize=5)
+    ctx.save_figure(fig, "", "Left: fraction of the rank-uniform sample of resonances at each N that the reference "
+                    "net classifies as localized (error bars: binomial standard error), closed vs open map, with the "
+                    "open map's longer-lived half, and the norm-ratio baseline (mu/(N/2) below the threshold t fitted "
+                    "on the training rows). Middle: mean mu/(N/2) (1 = uniform, 2/N = coherent state) and the "
+                    "thresholds. Right: mean Jensen-Shannon distance of the cell measures of the k resonances at the "
+                    "classical decay rate (and of the k longest-lived) to the classical measures of the Ulam operator. "
                     "Grey: the N range the net was trained on.")
+
+
+def _sweep(ctx, p: dict, maps: dict, grid: list[int]):
+    """Compute (or resume) the experiment's (N, R) points with the generator's Dask sweep; returns store, config."""
+    from pathlib import Path
+
+    from generation.presets import TribakerConfig
+    from generation.store import PointStore, config_hash
+    from generation.sweep import run_sweep
+    from generation.tribaker.generate import compute_point
+
+    config = TribakerConfig(N0=grid[0], N_values=tuple(grid), reflectivities=tuple(maps.values()), per_side=1,
+                            image_size=8, sample=int(p["sample"]), leading=int(p["leading"]), bins=int(p["bins"]))
+    d = config.to_dict()
+    root = Path(getattr(ctx.resources, "runs_dir", ctx.out))
+    path = root / "localization-vs-n" / f"{ctx.preset}-{config_hash(d)[:8]}.zarr"
+    store = PointStore.open(path, "tribaker", f"localization-vs-n-{ctx.preset}", d)
+    rep = run_sweep(store, config.points(), compute_point, workers=p.get("workers", 0),
+                    scheduler=p.get("scheduler"), progress=ctx.progress, desc="(N, R) points")
+    ctx.log(f"sweep {path}: {len(rep.computed)} points computed, {len(rep.skipped)} reused, {rep.seconds:.1f} s")
+    return store, config
+
+
+def _load_point(store, key: str) -> dict:
+    names = ("eigen/z", "states/z", "states/norm_ratio", "states/right", "states/left", "leading/z")
+    out = {n: store.read(key, n) for n in names}
+    out["attrs"] = store.point_attrs(key)
+    return out
+
+
+def _classify(model, point: dict, R: float) -> np.ndarray:
+    """The net's call (True = localized) on every sampled resonance of a point, batched."""
+    from modeling.coherent_layer import pack_resonances
+
+    right, left = point["states/right"], point["states/left"]
+    calls = []
+    step = 64
+    with torch.no_grad():
+        for i in range(0, right.shape[0], step):
+            x = pack_resonances(right[i:i + step], None if R == 1.0 else left[i:i + step])
+            calls.append(model.predict_proba(x).argmax(dim=1).cpu().numpy() == 0)
+    return np.concatenate(calls)
+
+
+def _verdict(diff: tuple, slope: dict) -> str:
+    m, e = diff
+    word = "more" if m > 2 * e else "less" if m < -2 * e else "the same (within 2 standard errors)"
+    trend = slope["slope"]
+    te = slope["slope_err"]
+    tw = ("grows" if trend > 2 * te else "shrinks" if trend < -2 * te else "shows no significant trend") \
+        if np.isfinite(te) else "has no measurable trend (too few N)"
+    return f"{word} localization in the open map (open - closed {m:+.3f} +- {e:.3f}); the difference {tw} with N " \
+           f"({trend:+.3f} +- {te:.3f} per unit ln N)"
 
 
 def run(ctx) -> dict:
@@ -196,55 +328,96 @@ def run(ctx) -> dict:
     train = load_table(repo, "resonances", "train", source=ctx.resources.source)
     Ns = np.asarray(train.data.table.column("N").to_numpy())
     trained = (int(Ns.min()), int(Ns.max()))
-    grid = n_grid(trained[0], p["N_stop"], p["N_step"])
+    grid = sorted(int(n) for n in p["N_values"])
     thr = _thresholds(ctx, repo, maps, train)
     ctx.log(f"N = {grid[0]}..{grid[-1]} ({len(grid)} values); thresholds " + ", ".join(
         f"{k} {v['threshold']:.3f} (train acc {v['train_accuracy']:.3f})" for k, v in thr.items()))
+    store, config = _sweep(ctx, p, maps, grid)
     rows = []
     for N in ctx.bar(grid, desc="N", unit="N"):
         for which, R in maps.items():
-            spec = classify_spectrum(model, N, R, p["min_abs_z"])
-            rows.append(_row(N, R, spec, thr[which]["threshold"], p["long_lived_quantile"]))
+            point = _load_point(store, config.point_key(N, R))
+            keep = np.abs(point["states/z"]) > p["min_abs_z"]
+            point = {k: (v[keep] if k.startswith("states/") else v) for k, v in point.items()}
+            localized = _classify(model, point, R)
+            rows.append(_row(N, R, point, localized, thr[which]["threshold"], p["long_lived_quantile"]))
     ctx.save_data(rows, "", fmt="csv")
     ctx.save_data(thr, "thresholds")
     _figure(ctx, rows, maps, thr, trained)
 
     by = {w: [r for r in rows if r["R"] == R] for w, R in maps.items()}
     last = {w: v[-1] for w, v in by.items()}
-    more = float(np.mean([o["frac_net"] - c["frac_net"] for o, c in zip(by["open"], by["closed"])]))
-    more_long = float(np.mean([o["frac_net_long"] - c["frac_net"] for o, c in zip(by["open"], by["closed"])]))
-    base_diff = float(np.mean([o["frac_base"] - c["frac_base"] for o, c in zip(by["open"], by["closed"])]))
-    slope = {w: log_slope([r["N"] for r in v], [r["frac_net"] for r in v]) for w, v in by.items()}
-    Nl = grid[-1]
-    metrics = {
-        "frac_localized_closed_maxN": {"value": last["closed"]["frac_net"], "description": f"net, closed, N = {Nl}"},
-        "frac_localized_open_maxN": {"value": last["open"]["frac_net"], "description": f"net, open, N = {Nl}"},
-        "frac_localized_open_long_maxN": {"value": last["open"]["frac_net_long"],
-                                          "description": f"net, open, longer-lived half, N = {Nl}"},
-        "baseline_frac_closed_maxN": {"value": last["closed"]["frac_base"],
-                                      "description": f"mu/(N/2) < t_closed, N = {Nl}"},
-        "baseline_frac_open_maxN": {"value": last["open"]["frac_base"], "description": f"mu/(N/2) < t_open, N = {Nl}"},
-        "slope_closed_per_lnN": {"value": slope["closed"], "description": "d(fraction)/d ln N, net, closed"},
-        "slope_open_per_lnN": {"value": slope["open"], "description": "d(fraction)/d ln N, net, open"},
-        "more_localization_open": {"value": more, "description": "net: open minus closed fraction called localized, "
-                                   "mean over N (> 0: more localization in the open map)"},
-        "more_localization_open_long": {"value": more_long, "description": "the same with the open map's "
-                                        "longer-lived half"},
-        "baseline_more_localization_open": {"value": base_diff, "description": "the same for the norm-ratio baseline"},
-        "mean_mu_scaled_closed_maxN": {"value": last["closed"]["mean_mu_scaled"], "description": f"N = {Nl}"},
-        "mean_mu_scaled_open_maxN": {"value": last["open"]["mean_mu_scaled"], "description": f"N = {Nl}"},
+    Nv = [r["N"] for r in by["closed"]]
+    d_net = [o["frac_net"] - c["frac_net"] for o, c in zip(by["open"], by["closed"])]
+    d_err = [float(np.hypot(o["err_net"], c["err_net"])) for o, c in zip(by["open"], by["closed"])]
+    d_long = [o["frac_net_long"] - c["frac_net"] for o, c in zip(by["open"], by["closed"])]
+    d_base = [o["frac_base"] - c["frac_base"] for o, c in zip(by["open"], by["closed"])]
+    more, more_long, base_diff = float(np.mean(d_net)), float(np.mean(d_long)), float(np.mean(d_base))
+    diff_w = weighted_mean(d_net, d_err)
+    fits = {
+        "frac_net": {w: trend_fit(Nv, [r["frac_net"] for r in v], [r["err_net"] for r in v]) for w, v in by.items()},
+        "frac_net_open_minus_closed": trend_fit(Nv, d_net, d_err),
+        "mean_mu_scaled_log": {w: trend_fit(Nv, np.log([r["mean_mu_scaled"] for r in v])) for w, v in by.items()},
+        "js_natural_husimi_log": {w: trend_fit(Nv, np.log([r["js_natural_husimi"] for r in v])) for w, v in by.items()},
+        "js_natural_lr_log": {w: trend_fit(Nv, np.log([r["js_natural_lr"] for r in v])) for w, v in by.items()},
+        "js_leading_lr_log": {w: trend_fit(Nv, np.log([r["js_leading_lr"] for r in v])) for w, v in by.items()},
+        "open_minus_closed_weighted_mean": {"value": diff_w[0], "err": diff_w[1]},
     }
-    verdict = "more" if more > 0 else "less" if more < 0 else "as much"
+    ctx.save_data(fits, "fits")
+    slope = {w: log_slope(Nv, [r["frac_net"] for r in v]) for w, v in by.items()}
+    Nl = grid[-1]
+    f = fits["frac_net"]
+    jsn = fits["js_natural_husimi_log"]["open"]
+    jsl = fits["js_leading_lr_log"]["open"]
+
+    def mt(value, description, err=None):
+        out = {"value": value, "description": description}
+        if err is not None:
+            out["err"] = err
+        return out
+
+    metrics = {
+        "frac_localized_closed_maxN": mt(last["closed"]["frac_net"], f"net, closed, N = {Nl}",
+                                         last["closed"]["err_net"]),
+        "frac_localized_open_maxN": mt(last["open"]["frac_net"], f"net, open, N = {Nl}", last["open"]["err_net"]),
+        "frac_localized_open_long_maxN": mt(last["open"]["frac_net_long"],
+                                            f"net, open, longer-lived half, N = {Nl}", last["open"]["err_net_long"]),
+        "baseline_frac_closed_maxN": mt(last["closed"]["frac_base"], f"mu/(N/2) < t_closed, N = {Nl}"),
+        "baseline_frac_open_maxN": mt(last["open"]["frac_base"], f"mu/(N/2) < t_open, N = {Nl}"),
+        "slope_closed_per_lnN": mt(slope["closed"], "d(fraction)/d ln N, net, closed (unweighted)"),
+        "slope_open_per_lnN": mt(slope["open"], "d(fraction)/d ln N, net, open (unweighted)"),
+        "slope_closed_per_lnN_weighted": mt(f["closed"]["slope"], "the same, weighted fit",
+                                            f["closed"]["slope_err"]),
+        "slope_open_per_lnN_weighted": mt(f["open"]["slope"], "the same, weighted fit", f["open"]["slope_err"]),
+        "more_localization_open": mt(more, "net: open minus closed fraction called localized, mean over N "
+                                     "(> 0: more localization in the open map)"),
+        "more_localization_open_weighted": mt(diff_w[0], "the same, inverse-variance weighted mean", diff_w[1]),
+        "more_localization_open_slope_per_lnN": mt(fits["frac_net_open_minus_closed"]["slope"],
+                                                   "d(open - closed fraction)/d ln N, weighted",
+                                                   fits["frac_net_open_minus_closed"]["slope_err"]),
+        "more_localization_open_long": mt(more_long, "the same with the open map's longer-lived half"),
+        "baseline_more_localization_open": mt(base_diff, "the same for the norm-ratio baseline"),
+        "mean_mu_scaled_closed_maxN": mt(last["closed"]["mean_mu_scaled"], f"N = {Nl}"),
+        "mean_mu_scaled_open_maxN": mt(last["open"]["mean_mu_scaled"], f"N = {Nl}"),
+        "js_natural_open_maxN": mt(last["open"]["js_natural_husimi"], f"JS(Husimi of the natural-decay resonances, "
+                                   f"natural measure), mean over k, open, N = {Nl}"),
+        "js_natural_open_exponent": mt(jsn["slope"], "b in JS ~ N^b (natural-decay resonances, open)",
+                                       jsn["slope_err"]),
+        "js_leading_open_exponent": mt(jsl["slope"], "b in JS ~ N^b (LR of the longest-lived resonances vs the "
+                                       "invariant measure, open)", jsl["slope_err"]),
+    }
     agree = "agrees in sign" if np.sign(base_diff) == np.sign(more) else "disagrees"
     summary = (
-        f"Over N = {grid[0]}..{Nl} ({len(grid)} values, all N resonances at each) the fraction the net calls localized "
-        f"is on average {more:+.3f} higher in the open map (R = {maps['open']:g}) than in the closed one "
-        f"({more_long:+.3f} for the open map's longer-lived half), i.e. {verdict} localization when the map is "
-        f"opened; at N = {Nl} the fractions are {last['closed']['frac_net']:.3f} (closed) and "
-        f"{last['open']['frac_net']:.3f} (open), with slopes {slope['closed']:+.3f} / {slope['open']:+.3f} per unit "
-        f"ln N. The norm-ratio baseline (mu/(N/2) below the threshold fitted on the training rows) {agree}: open "
-        f"minus closed {base_diff:+.3f}, fractions {last['closed']['frac_base']:.3f} / "
-        f"{last['open']['frac_base']:.3f} at N = {Nl}. Caveat: the net was trained only on the extreme states "
-        f"(lowest and highest mu) of N = {trained[0]}..{trained[1]}, so its calls on the bulk of the spectrum and "
-        "beyond the trained N are an extrapolation of that binary rule, not a measurement of localization.")
+        f"Over N = {grid[0]}..{Nl} ({len(grid)} values, a rank-uniform sample of up to {p['sample']} resonances "
+        f"per N and map) the net finds {_verdict(diff_w, fits['frac_net_open_minus_closed'])}. At N = {Nl} the "
+        f"fractions called localized are {last['closed']['frac_net']:.3f} +- {last['closed']['err_net']:.3f} "
+        f"(closed) and {last['open']['frac_net']:.3f} +- {last['open']['err_net']:.3f} (open, R = "
+        f"{maps['open']:g}); slopes {f['closed']['slope']:+.3f} +- {f['closed']['slope_err']:.3f} / "
+        f"{f['open']['slope']:+.3f} +- {f['open']['slope_err']:.3f} per unit ln N. The norm-ratio baseline {agree} "
+        f"(open - closed {base_diff:+.3f}). Classical limit: the Husimi functions of the resonances at the classical "
+        f"decay rate approach the natural measure as N^({jsn['slope']:+.2f} +- {jsn['slope_err']:.2f}) (JS distance "
+        f"{last['open']['js_natural_husimi']:.3f} at N = {Nl}), while the LR of the longest-lived ones scales as "
+        f"N^({jsl['slope']:+.2f} +- {jsl['slope_err']:.2f}). Caveat: the net was trained only on the extreme states "
+        f"of N = {trained[0]}..{trained[1]}, so its calls on the bulk and beyond the trained N are an extrapolation "
+        "of that binary rule, not a measurement of localization.")
     return {"metrics": metrics, "summary": summary}

@@ -256,6 +256,16 @@ class TribakerConfig:
         image_size: P of the stored P x P LR/Husimi inspection images.
         min_abs_z: keep only resonances with |z| > min_abs_z (needed for R = 0: its null space).
         seed: seed of every random choice.
+        N_values: explicit dimensions (multiples of 3), replacing the N0 / K grid when not empty (large-N presets).
+        sample: 0 (default): all N resonances per point by dense diagonalization; m > 0 (even): the large-N path
+            (``generation.tribaker.generate.compute_sampled_point``): m resonances sampled uniformly in |z|-rank
+            without eigenvectors of the others, all published (the m/2 lowest-mu labelled localized).
+        leading: with ``sample``: the k longest-lived (Arnoldi) and the k natural-decay resonances compared with
+            the classical measure.
+        bins: with ``sample``: M of the M x M classical grid (a multiple of 3).
+
+    ``N_values``, ``sample``, ``leading`` and ``bins`` enter ``to_dict()`` (and the store's config hash) only when
+    ``sample > 0``, so the dense presets keep their stores.
     """
 
     N0: int = 30
@@ -265,11 +275,18 @@ class TribakerConfig:
     image_size: int = 64
     min_abs_z: float = 0.0
     seed: int = 0
+    N_values: tuple[int, ...] = ()
+    sample: int = 0
+    leading: int = 8
+    bins: int = 27
 
     def __post_init__(self):
         from .tribaker.propagator import check_dimension, check_reflectivity
 
         check_dimension(self.N0)
+        object.__setattr__(self, "N_values", tuple(sorted({check_dimension(n) for n in self.N_values})))
+        if self.sample:
+            self._check_sampled()
         object.__setattr__(self, "reflectivities",
                            tuple(sorted({check_reflectivity(r) for r in self.reflectivities}, reverse=True)))
         if int(self.K) != self.K or self.K < 1:
@@ -283,21 +300,42 @@ class TribakerConfig:
         if not 0 <= self.min_abs_z < 1:
             raise ValueError(f"min_abs_z = {self.min_abs_z}: must be in [0, 1)")
 
+    def _check_sampled(self) -> None:
+        n_min = min(self.dimensions)
+        if int(self.sample) != self.sample or self.sample < 2 or self.sample % 2:
+            raise ValueError(f"sample = {self.sample}: must be an even integer >= 2 (0: the dense path; per N "
+                             "min(sample, N) rounded down to even)")
+        if int(self.leading) != self.leading or not 1 <= self.leading <= n_min - 2:
+            raise ValueError(f"leading = {self.leading}: must be an integer in [1, min N - 2 = {n_min - 2}]")
+        if int(self.bins) != self.bins or self.bins < 3 or self.bins % 3 or self.bins > n_min:
+            raise ValueError(f"bins = {self.bins}: must be a multiple of 3 in [3, min N = {n_min}]")
+        if 0.0 in self.reflectivities:
+            raise ValueError("reflectivities: R = 0 is not supported with sample > 0 (defective zero eigenvalue)")
+
     @property
     def dimensions(self) -> list[int]:
+        if self.N_values:
+            return list(self.N_values)
         return [self.N0 + 3 * k for k in range(self.K)]
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["reflectivities"] = list(self.reflectivities)
+        if self.sample:
+            d["N_values"] = list(self.N_values)
+        else:
+            for key in ("N_values", "sample", "leading", "bins"):
+                d.pop(key)
         return d
 
     def point_key(self, N: int, R: float) -> str:
         return f"R{R:.4f}_N{N:05d}"
 
     def points(self) -> dict[str, dict]:
-        return {self.point_key(N, R): {"N": N, "R": R, "per_side": self.per_side, "image_size": self.image_size,
-                                       "min_abs_z": self.min_abs_z, "seed": self.seed}
+        extra = {"sample": self.sample, "leading": self.leading, "bins": self.bins} if self.sample else {}
+        return {self.point_key(N, R): {"N": N, "R": R, "per_side": self.sample // 2 if self.sample else self.per_side,
+                                       "image_size": self.image_size, "min_abs_z": self.min_abs_z, "seed": self.seed,
+                                       **extra}
                 for R in self.reflectivities for N in self.dimensions}
 
 
@@ -306,6 +344,11 @@ TRIBAKER_PRESETS: dict[str, TribakerConfig] = {
     "mini": TribakerConfig(N0=30, K=30, per_side=5, image_size=32),
     # the paper's scale: N = 30..177 (K = 50), 5 + 5 states per N, closed and open
     "paper": TribakerConfig(N0=30, K=50, per_side=5, image_size=64),
+    # past the paper: large-N corpus without full eigendecompositions (docs/tribaker.md §8); 200 rank-uniform
+    # resonances per (N, R) with LR images, N up to 6000 (N = 3000: 3.3-5.5 min, 0.4 GB on one loaded core; N = 6000
+    # extrapolates to ~15-45 min, < 2 GB; benchmarks/tribaker.py tribaker_largen_point)
+    "largeN": TribakerConfig(N0=300, N_values=(300, 600, 1200, 2400, 3000, 4200, 6000), per_side=5, image_size=64,
+                             sample=200, leading=8, bins=27),
 }
 
 PRESETS = {"twobody": TWOBODY_PRESETS, "tribaker": TRIBAKER_PRESETS}

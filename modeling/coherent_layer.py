@@ -147,8 +147,14 @@ class CoherentStateLayer(nn.Module):
         checkpointing: recompute each N's kernels in the backward pass instead of storing their intermediates
             (memory O(K N) instead of ~10x that; same values and gradients).
 
+    Without gradients (inference) and when ``N K`` exceeds :attr:`chunk_elements` (2^22, e.g. N > 1024 for
+    S = 64), the kernels are built in chunks of centres: any N works with memory ~10 x 2^22 doubles (~0.3 GB) and
+    cost O(S^2 N) per state (the kernels of a chunk are shared by the whole batch), never the N x N lattice.
+
     Parameters ``q``, ``p``: float64 (S*S,), centre ``k = a S + b``.
     """
+
+    chunk_elements = 2**22  # centres x N per kernel chunk in large-N inference (class attribute, not saved)
 
     def __init__(self, grid_size: int = 32, checkpointing: bool = True):
         super().__init__()
@@ -177,6 +183,17 @@ class CoherentStateLayer(nn.Module):
         s = torch.abs((l.conj() * r).sum(dim=1, keepdim=True))
         return torch.abs(cr * cl.conj()) / s
 
+    @staticmethod
+    def _lr_chunked(N: int, q, p, r, l, centres: int):
+        """:meth:`_lr` with the K centres in chunks of ``centres`` (no autograd graph kept): memory O(centres N)
+        instead of ~10 K N doubles, the same O(K N) operations per state."""
+        s = torch.abs((l.conj() * r).sum(dim=1, keepdim=True))
+        parts = []
+        for c in range(0, q.shape[0], centres):
+            k = coherent_states(N, q[c:c + centres], p[c:c + centres]).conj().transpose(0, 1)
+            parts.append(torch.abs((r @ k) * (l @ k).conj()) / s)
+        return torch.cat(parts, dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """LR images (B, S, S) float64 of a packed batch ``x`` (B, rows, 2) complex (see the module docstring)."""
         dims = unpack_dimensions(x)
@@ -189,8 +206,11 @@ class CoherentStateLayer(nn.Module):
             if bool(torch.any((l.conj() * r).sum(dim=1) == 0)):
                 raise ValueError(f"input: a sample with N = {N} has <L|R> = 0 (or zero vectors); the LR "
                                  "representation needs <L|R> != 0")
-            if self.checkpointing and torch.is_grad_enabled() and (self.q.requires_grad or xb.requires_grad):
+            grad = torch.is_grad_enabled() and (self.q.requires_grad or xb.requires_grad)
+            if self.checkpointing and grad:
                 h = checkpoint(self._lr, N, self.q, self.p, r, l, use_reentrant=False)
+            elif not grad and N * self.q.shape[0] > self.chunk_elements:  # large N, inference: bounded memory
+                h = self._lr_chunked(N, self.q, self.p, r, l, max(1, self.chunk_elements // N))
             else:
                 h = self._lr(N, self.q, self.p, r, l)
             out = out.index_copy(0, idx.to(out.device), h)

@@ -239,13 +239,22 @@ def husimi_on_grid(psi, S) -> np.ndarray:
 
 
 def lr_on_grid(right, left, S) -> np.ndarray:
-    """Exact LR representation at the S x S cell centres, float64 (..., S, S) [q, p]; see :func:`lr_representation`."""
+    """Exact LR representation at the S x S cell centres, float64 (..., S, S) [q, p]; see :func:`lr_representation`.
+
+    O(S^2 N) per state; the coherent states are built in chunks of grid rows, so memory does not grow with S^2 N.
+    """
     r, l = _lr_check(right, left)
     g = grid_centres(S)
     s = np.abs(np.einsum("...j,...j->...", l.conj(), r))
-    cr = overlaps(r, g[:, None], g[None, :])
-    cl = overlaps(l, g[:, None], g[None, :])
-    return np.abs(cr * cl.conj()) / s[..., None, None]
+    n = r.shape[-1]
+    out = np.empty(r.shape[:-1] + (g.size, g.size))
+    step = max(1, 8 * _CS_CHUNK // (n * g.size))  # q-rows of centres per chunk: (rows S, N) states <= ~64 MB
+    for a in range(0, g.size, step):  # memory bounded at any N (the whole S^2 x N matrix is 0.4 GB at N=6000)
+        rows = g[a:a + step, None]
+        cr = overlaps(r, rows, g[None, :])
+        cl = overlaps(l, rows, g[None, :])
+        out[..., a:a + step, :] = np.abs(cr * cl.conj()) / s[..., None, None]
+    return out
 
 
 def _fourier_kernel(n: int, s: int) -> np.ndarray:

@@ -44,6 +44,8 @@ class Resonances:
         z: complex128 (K,), eigenvalues, ``|z|`` descending (K = N for :func:`resonances`).
         right: complex128 (N, K), right eigenvectors as columns, ``||R_k|| = 1``.
         left: complex128 (N, K), left eigenvectors as columns, ``<L_j|R_k> = delta_jk``.
+        index: int64 (K,), rank of each resonance in the full |z|-descending order of all N (``None`` when not
+            known; :func:`generation.tribaker.sampling.sampled_resonances` sets it).
     """
 
     N: int
@@ -51,6 +53,7 @@ class Resonances:
     z: np.ndarray
     right: np.ndarray
     left: np.ndarray
+    index: np.ndarray | None = None
 
     @property
     def decay(self) -> np.ndarray:
