@@ -6,9 +6,11 @@
      "experiments": {NAME: {"title", "status": "ok" | "failed" | "missing", "seconds", "params", "metrics",
                             "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?}}}
 
-Running a subset (``qchaos evaluate NAME``) updates those experiments in the existing ``results.json`` and keeps the
-others. The file found before the run is kept as ``results.previous.json`` and is the "previous run" column of the
-report. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
+Every run merges: the experiments it finishes replace theirs in the existing ``results.json``, the others are kept
+(a run of all experiments interrupted half-way loses nothing). While a run is going, ``meta.complete`` is false and
+``meta.pending`` lists what has not run yet; it becomes true when the run ends. The last *complete* file found
+before the run is kept as ``results.previous.json`` (the "previous run" column of the report); a partial file left
+by an interrupted run never overwrites it. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
 """
 
 from __future__ import annotations
@@ -108,9 +110,14 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
     resources = resources or Resources(preset, build=build, progress=progress, runs_dir=folder / "runs")
     params = params or {}
     previous = _read_json(folder / "results.json")
+    if not isinstance(previous, dict) or not isinstance(previous.get("experiments"), dict):
+        previous = None
     doc = {"format": FORMAT, "preset": preset, "meta": {},
-           "experiments": dict((previous or {}).get("experiments", {})) if names else {}}
-    if previous is not None:  # saved first, so that an interrupted run does not lose it
+           "experiments": {k: v for k, v in (previous or {}).get("experiments", {}).items() if k in order}}
+    previous_complete = previous is not None and (previous.get("meta") or {}).get("complete", True)
+    if previous_complete:
+        # saved first, so that an interrupted run does not lose it; a partial file (an interrupted run) never
+        # replaces the last complete record
         write_json(folder / "results.previous.json", previous)
     static_meta = _static_meta()
     results = None
@@ -140,7 +147,8 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         entry["figures"], entry["data"] = ctx.figures, ctx.data
         doc["experiments"][name] = entry
         doc["experiments"] = {k: doc["experiments"][k] for k in order if k in doc["experiments"]}
-        doc["meta"] = _meta(static_meta, time.perf_counter() - start)
+        doc["meta"] = {**_meta(static_meta, time.perf_counter() - start), "complete": i == len(selected),
+                       "pending": selected[i:]}
         results = to_jsonable(doc)
         write_json(folder / "results.json", results)
         if progress:
@@ -149,10 +157,10 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
             if entry["status"] != "ok":
                 print(f"    {entry['error'].splitlines()[0]}", flush=True)
     if results is None:  # nothing ran: the report of the results.json on disk
-        report = write_report(folder, previous=previous)
+        report = write_report(folder, previous=previous if previous_complete else None)
     else:
         report = folder / "report.md"
-        shown = previous if previous is not None else _read_json(folder / "results.previous.json")
+        shown = previous if previous_complete else _read_json(folder / "results.previous.json")
         _write_text(report, render_report(results, load_targets(), shown))
     if progress:
         total = time.perf_counter() - start
