@@ -46,6 +46,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qchaos.errors import NumericalError, ParameterError
+
 __all__ = ["MODEL_KINDS", "TRAIN_PRESETS", "TrainSettings", "TrainResult", "settings_for", "default_repo_id",
            "train", "evaluate", "reflectivity_accuracy"]
 
@@ -153,6 +155,13 @@ class TrainSettings:
             raise ValueError("augment: only for the density models (two-atom data), not quantum-net")
         if self.max_N is not None and int(self.max_N) < 3:
             raise ValueError(f"max_N = {self.max_N!r}: must be >= 3")
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.system == "twobody":
+            ignored = [n for n in ("grid_size", "arch") if getattr(self, n) != defaults[n]]
+            if ignored:
+                raise ParameterError(f"{' / '.join(ignored)}: only for quantum-net (tribaker data), not {self.model}")
+        if self.reflectivity is not None and not (math.isfinite(self.reflectivity) and 0 <= self.reflectivity <= 1):
+            raise ParameterError(f"reflectivity = {self.reflectivity!r}: must be in [0, 1]")
 
     @property
     def system(self) -> str:
@@ -504,6 +513,11 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                     scheduler.step()
                 step += 1
                 value = float(loss.detach())
+                if not math.isfinite(value):
+                    log["stopped"] = f"non-finite training loss {value} at epoch {epoch}, step {step}"
+                    write_json(log_path, log)
+                    raise NumericalError(f"training diverged: loss = {value} at epoch {epoch}, step {step} (lr = "
+                                         f"{settings.lr:g}); nothing was saved. Lower --lr (e.g. 1e-3) and rerun")
                 steps.append({"step": step, "epoch": epoch, "loss": value})
                 epoch_losses.append(value)
                 b = xb.shape[0]
