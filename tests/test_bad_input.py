@@ -133,8 +133,9 @@ def test_verify_reports_manifest_paths_outside_the_repo(tmp_path):
         str(outside): {"config": "x", "size": outside.stat().st_size, "sha256": sha256_file(outside)}}}
     (repo / "data" / "manifest.json").write_text(json.dumps(manifest))
     report = verify_dataset_repo(repo)
-    outside_paths = {where for where, what in report.problems if "outside" in what}
-    assert outside_paths == {"../secret.parquet", str(outside)}
+    assert not report.ok and len(report.problems) == 1
+    assert "entry '../secret.parquet' is not a shard path" in report.problems[0][1]
+    assert sha256_file(outside)[:16] not in report.problems[0][1]  # nothing outside the repo was hashed or leaked
 
 
 def test_cli_verify_names_what_is_wrong_where(tmp_path, capsys):
@@ -221,3 +222,68 @@ def test_cleanup_helpers_leave_nothing(tmp_path):
         (tmp_path / f".repo.{tag}").mkdir()
     assert len(clean_stray(dest)) == 4 and sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
     shutil.rmtree(dest)
+
+
+# -- integrity that cannot be walked around ---------------------------------------------------------------------------
+def test_load_reads_exactly_the_manifest_shards_whatever_the_card_says(tiny_dataset, tmp_path):
+    """A hostile card (absolute path, ../, an unlisted file) cannot choose what ``load`` reads."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from qchaos.hub import load
+
+    repo = tmp_path / "evil"
+    shutil.copytree(tiny_dataset, repo)
+    clean = load(repo, "spectra", split="train")
+    marker = pa.table({"eta": [0.25], "g": [12345.0]})
+    (repo / "extra").mkdir()
+    pq.write_table(marker, repo / "extra" / "unverified.parquet")
+    pq.write_table(marker, tmp_path / "secret.parquet")
+    card = (repo / "README.md").read_text()
+    for path in ("extra/*.parquet", str(tmp_path / "secret.parquet"), "../secret.parquet"):
+        (repo / "README.md").write_text(card.replace("data/spectra/train-*.parquet", path))
+        got = load(repo, "spectra", split="train")
+        assert 12345.0 not in got["g"] and got["eta"] == clean["eta"], path
+
+
+@pytest.mark.parametrize("rel", ["../secret.parquet", "/etc/hostname", "data/spectra/../../x.parquet",
+                                 "data/wavefunctions/train.parquet"])
+def test_manifest_entries_outside_their_place_are_refused(tiny_dataset, tmp_path, rel):
+    from qchaos.hub import DatasetIntegrityError, load
+
+    repo = tmp_path / "evil"
+    shutil.copytree(tiny_dataset, repo)
+    manifest = json.loads((repo / "data/manifest.json").read_text())
+    entry = dict(next(iter(manifest["files"].values())), config="spectra")
+    manifest["files"][rel] = entry
+    (repo / "data/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetIntegrityError, match=r"(not a shard path|must have config).*refusing|must have config"):
+        load(repo, "spectra")
+
+
+def test_manifest_entry_without_size_is_an_integrity_error(tiny_dataset, tmp_path):
+    from qchaos.hub import DatasetIntegrityError, verify_dataset
+
+    repo = tmp_path / "evil"
+    shutil.copytree(tiny_dataset, repo)
+    manifest = json.loads((repo / "data/manifest.json").read_text())
+    rel = next(iter(manifest["files"]))
+    del manifest["files"][rel]["size"]
+    (repo / "data/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetIntegrityError, match=rf"entry '{rel}' must have .* an integer size"):
+        verify_dataset(repo)
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_attacks_check_their_inputs(density_model, attack):
+    from modeling import attacks
+
+    fn = getattr(attacks, attack)
+    x, y = torch.rand(2, 16, 16), torch.tensor([0, 1])
+    for bad, match in ((x * 255, r"x: values must lie in clip = \[0, 1\]"),
+                       (torch.full_like(x, float("nan")), r"x: has 512 non-finite values")):
+        with pytest.raises(ParameterError, match=match):
+            fn(density_model, bad, y, 0.1)
+    with pytest.raises(ParameterError, match=r"y: must hold one label per sample, shape \(2,\); got \(3,\)"):
+        fn(density_model, x, torch.tensor([0, 1, 1]), 0.1)
+    assert fn(density_model, x, y, 0.1).shape == x.shape
