@@ -598,6 +598,8 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
         raise ValueError(f"system = {system!r}: must be one of {list(SYSTEMS)}")
     if int(max_shard_bytes) < 1:
         raise ValueError(f"max_shard_bytes = {max_shard_bytes}: must be >= 1")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer)) or not 0 <= split_seed < 2**32:
+        raise ParameterError(f"split_seed = {split_seed!r}: must be an integer in [0, 2**32)")
     src = _open_source(system, Path(store), preset, progress)
     repo_id = repo_id or default_repo_id(system, src.attrs)
     parse_repo_id(repo_id)

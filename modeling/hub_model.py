@@ -190,6 +190,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         (folder / CARD).write_text(str(card), encoding="utf-8")
         record["config_sha256"] = sha256_file(folder / CONFIG)
         record["card_sha256"] = sha256_file(folder / CARD)
+        record["record_sha256"] = record_digest(record)
         (folder / RECORD).write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
         return config
 
@@ -344,6 +345,15 @@ def read_record(folder) -> dict:
     return record
 
 
+def record_digest(record: dict) -> str:
+    """sha256 of a ``qchaos.json`` record's canonical JSON without its own ``record_sha256`` (covers the metadata:
+    metrics, dataset, classes)."""
+    import hashlib
+
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> None:
     """Check size and sha256 of ``model.safetensors`` against the record (and a registry sha256 if given)."""
     path = Path(folder) / WEIGHTS
@@ -359,6 +369,9 @@ def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> 
     if digest != want["sha256"]:
         raise ModelIntegrityError(f"{path}: corrupted (sha256 {digest[:16]}..., {RECORD} records "
                                   f"{want['sha256'][:16]}...); {hint}")
+    if record.get("record_sha256") is not None and record_digest(record) != record["record_sha256"]:
+        raise ModelIntegrityError(f"{Path(folder) / RECORD}: its metadata changed since it was saved (sha256 "
+                                  "mismatch); re-download the model or save it again")
     cfg_want = record.get("config_sha256")
     if cfg_want is not None:
         cfg = Path(folder) / CONFIG
@@ -384,7 +397,8 @@ def verify_folder(folder) -> list[tuple[str, str]]:
     try:
         verify_weights(folder, record)
     except ModelIntegrityError as exc:
-        problems.append((WEIGHTS if WEIGHTS in str(exc).split(":")[0] else CONFIG, str(exc)))
+        name = Path(str(exc).split(":")[0]).name
+        problems.append((name if name in (WEIGHTS, CONFIG, RECORD) else WEIGHTS, str(exc)))
     if record.get("config_sha256") is None:
         problems.append((CONFIG, "no sha256 recorded (saved by an older version)"))
     card = record.get("card_sha256")

@@ -160,6 +160,9 @@ class TrainSettings:
             ignored = [n for n in ("grid_size", "arch") if getattr(self, n) != defaults[n]]
             if ignored:
                 raise ParameterError(f"{' / '.join(ignored)}: only for quantum-net (tribaker data), not {self.model}")
+        if isinstance(self.grid_size, bool) or int(self.grid_size) != self.grid_size or not 4 <= self.grid_size <= 512:
+            raise ParameterError(f"grid_size = {self.grid_size!r}: must be an integer in [4, 512] (coherent-state "
+                                 "grid points per axis; each sample is grid_size^2 values per dimension N)")
         if self.reflectivity is not None and not (math.isfinite(self.reflectivity) and 0 <= self.reflectivity <= 1):
             raise ParameterError(f"reflectivity = {self.reflectivity!r}: must be in [0, 1]")
 
@@ -403,6 +406,9 @@ def train(model: str, preset: str = "mini", dataset: str | None = None, *, seed:
     Returns a :class:`TrainResult` (the model holds the best epoch's weights, in eval mode). Raises
     :class:`~modeling.data.DatasetNotFoundError` (with the commands that create it) for a missing dataset.
     """
+    if log_path is not None and (str(log_path).strip() in ("", ".") or Path(log_path).is_dir()):
+        raise ParameterError(f"log_path = {str(log_path)!r}: must name a JSON file (not a folder or empty); e.g. "
+                             "runs/train.json")
     with _quiet_libraries(not progress):
         return _train(model, preset, dataset, seed=seed, epochs=epochs, push=push, repo_id=repo_id,
                       log_path=log_path, save=save, progress=progress, source=source, **overrides)

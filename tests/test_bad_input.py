@@ -287,3 +287,20 @@ def test_attacks_check_their_inputs(density_model, attack):
     with pytest.raises(ParameterError, match=r"y: must hold one label per sample, shape \(2,\); got \(3,\)"):
         fn(density_model, x, torch.tensor([0, 1, 1]), 0.1)
     assert fn(density_model, x, y, 0.1).shape == x.shape
+
+
+def test_training_log_that_is_a_folder_is_refused_before_training(tmp_path):
+    from modeling.train import train
+
+    with pytest.raises(ParameterError, match=r"log_path = .*: must name a JSON file"):
+        train("density-cnn", "mini", "qchaos/none", log_path=tmp_path, progress=False)
+    with pytest.raises(ParameterError, match=r"log_path = '': must name a JSON file"):
+        train("density-cnn", "mini", "qchaos/none", log_path="", progress=False)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**40, 1.5, True])
+def test_publish_split_seed_is_checked_first(tmp_path, seed):
+    from generation.publish import publish
+
+    with pytest.raises(ParameterError, match=r"split_seed = .*: must be an integer in \[0, 2\*\*32\)"):
+        publish("twobody", tmp_path / "none.zarr", "qchaos/x", split_seed=seed)
