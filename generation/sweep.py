@@ -50,6 +50,15 @@ def check_points(store: PointStore, points: dict[str, dict], progress: bool = Fa
     return out
 
 
+_NOT_ATTEMPTED = "not attempted: the disk is full (free space, then rerun)"
+
+
+def _disk_full(exc: BaseException) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 _OPENBLAS_THREADS = ("openblas_{}_num_threads", "scipy_openblas_{}_num_threads", "scipy_openblas_{}_num_threads64_")
 
 
@@ -125,12 +134,15 @@ def _run_sweep(store, points, task, *, workers, scheduler, progress, desc) -> Sw
         return report
     if workers == 0 and scheduler is None:
         with _single_threaded_blas():  # the same results as on Dask workers, bit for bit
-            for key in pending:
+            for i, key in enumerate(pending):
                 try:
                     _compute_and_write(store, key, points[key], task, key in replace)
                     report.computed.append(key)
                 except Exception as exc:  # noqa: BLE001 - reported below, other points go on
                     report.failed[key] = f"{type(exc).__name__}: {exc}"
+                    if _disk_full(exc):  # every later point would fail the same way: stop now
+                        report.failed.update({k: _NOT_ATTEMPTED for k in pending[i + 1:]})
+                        break
                 bar.update()
     else:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -150,6 +162,11 @@ def _run_sweep(store, points, task, *, workers, scheduler, progress, desc) -> Sw
                     report.computed.append(key)
                 except Exception as exc:  # noqa: BLE001
                     report.failed[key] = f"{type(exc).__name__}: {exc}"
+                    if _disk_full(exc):
+                        rest = [f for f in futures if not f.done()]
+                        client.cancel(rest)
+                        report.failed.update({futures[f]: _NOT_ATTEMPTED for f in rest})
+                        break
                 bar.update()
         finally:
             client.close()

@@ -83,10 +83,26 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _dumps(obj) -> str:
+    """Strict JSON (RFC 8259): non-finite floats (e.g. the infinite decay rate of z = 0) become null."""
+    import math
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(obj), allow_nan=False)
+
+
 # -- twobody -------------------------------------------------------------------------------------------------------
 def _print_levels(levels: list[dict], meta: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({**meta, "levels": levels}))
+        print(_dumps({**meta, "levels": levels}))
         return
     for k, v in meta.items():
         print(f"# {k}: {v}")
@@ -135,7 +151,7 @@ def _cmd_tribaker_resonances(args) -> int:
     rows = [{"z_re": float(z.real), "z_im": float(z.imag), "abs_z": float(abs(z)), "decay": float(d),
              "norm_ratio": float(m)} for z, d, m in zip(res.z, res.decay, mu)]
     if args.json:
-        print(json.dumps({"N": res.N, "R": res.R, "resonances": rows}))
+        print(_dumps({"N": res.N, "R": res.R, "resonances": rows}))
         return 0
     print(f"# N = {res.N}, R = {res.R}: {res.N} resonances sorted by |z| (norm ratio: 1 coherent state, "
           f"{res.N / 2:g} uniform)")

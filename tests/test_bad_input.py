@@ -304,3 +304,12 @@ def test_publish_split_seed_is_checked_first(tmp_path, seed):
 
     with pytest.raises(ParameterError, match=r"split_seed = .*: must be an integer in \[0, 2\*\*32\)"):
         publish("twobody", tmp_path / "none.zarr", "qchaos/x", split_seed=seed)
+
+
+def test_json_output_is_strict_json(capsys):
+    from qchaos.cli import main
+
+    assert main(["tribaker", "resonances", "--N", "30", "--R", "0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    decays = [r["decay"] for r in doc["resonances"]]
+    assert None in decays and all(d is None or np.isfinite(d) for d in decays)  # z = 0: infinite decay -> null

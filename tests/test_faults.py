@@ -394,3 +394,22 @@ def test_stray_staging_of_a_killed_publish_is_cleaned(stores, tmp_path):
 
 def test_publish_module_keeps_its_public_names():
     assert callable(publish_mod.publish) and callable(publish_mod.default_repo_id)
+
+
+def test_sweep_stops_at_a_full_disk_and_keeps_what_was_written(tmp_path):
+    from generation.store import PointResult
+
+    calls = []
+
+    def task(params):
+        calls.append(params["i"])
+        if params["i"] == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return PointResult({"a/x": np.full(3, params["i"], float)}, {"i": params["i"]})
+
+    points = {f"p{i}": {"i": i} for i in range(4)}
+    store = PointStore.open(tmp_path / "s.zarr", "test", "test", {"n": 4})
+    with pytest.raises(RuntimeError, match=r"3 of 4 points failed") as info:
+        run_sweep(store, points, task, workers=0, progress=False)
+    assert calls == [0, 1] and "p3: not attempted: the disk is full" in str(info.value)
+    assert store.completed() == {"p0"} and store.verify_point("p0", points["p0"])[0] == "ok"
