@@ -249,10 +249,10 @@ class PointStore:
             problems.append("attributes changed since the point was written (sha256 mismatch)")
         if params is not None:
             want = _jsonable(params)
-            if integ.get("params") != want:
+            if integ.get("params") is not None and integ["params"] != want:
                 problems.append(f"parameters {integ.get('params')} differ from the config's {want}")
             for k, v in want.items():
-                if k in attrs and attrs[k] != v and not (isinstance(v, (int, float)) and attrs[k] == v):
+                if k in attrs and attrs[k] != v:
                     problems.append(f"attribute {k} = {attrs[k]!r}, the config says {v!r}")
         recorded = integ["arrays"]
         present = set()
