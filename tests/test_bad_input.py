@@ -313,3 +313,14 @@ def test_json_output_is_strict_json(capsys):
     doc = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     decays = [r["decay"] for r in doc["resonances"]]
     assert None in decays and all(d is None or np.isfinite(d) for d in decays)  # z = 0: infinite decay -> null
+
+
+def test_quantum_net_refuses_non_finite_vectors():
+    from modeling.quantum_net import QuantumLocalizationNet
+
+    net = QuantumLocalizationNet(grid_size=8)
+    x = torch.zeros(2, 31, 2, dtype=torch.complex128)
+    x[:, -1] = 30
+    x[0, 0, 0] = complex(float("nan"), 0)
+    with pytest.raises(ParameterError, match=r"QuantumLocalizationNet: input has 1 non-finite values"):
+        net.predict_proba(x)
