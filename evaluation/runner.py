@@ -8,7 +8,8 @@
 
 Every run merges: the experiments it finishes replace theirs in the existing ``results.json``, the others are kept
 (a run of all experiments interrupted half-way loses nothing). While a run is going, ``meta.complete`` is false and
-``meta.pending`` lists what has not run yet; it becomes true when the run ends. The last *complete* file found
+``meta.pending`` lists what has not run yet; it becomes true when the run ends. ``report.md`` is rewritten with
+``results.json``, so the two always agree. The last *complete* file found
 before the run is kept as ``results.previous.json`` (the "previous run" column of the report); a partial file left
 by an interrupted run never overwrites it. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
 """
@@ -120,6 +121,8 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         # replaces the last complete record
         write_json(folder / "results.previous.json", previous)
     static_meta = _static_meta()
+    shown = previous if previous_complete else _read_json(folder / "results.previous.json")
+    targets = load_targets()
     results = None
     start = time.perf_counter()
     failed = []
@@ -151,6 +154,7 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
                        "pending": selected[i:]}
         results = to_jsonable(doc)
         write_json(folder / "results.json", results)
+        _write_text(folder / "report.md", render_report(results, targets, shown))  # always matches results.json
         if progress:
             verdict = "done" if entry["status"] == "ok" else entry["status"].upper()
             print(f"[{i}/{len(selected)}] {name}: {verdict} in {entry['seconds']:.1f} s", flush=True)
@@ -160,8 +164,6 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         report = write_report(folder, previous=previous if previous_complete else None)
     else:
         report = folder / "report.md"
-        shown = previous if previous_complete else _read_json(folder / "results.previous.json")
-        _write_text(report, render_report(results, load_targets(), shown))
     if progress:
         total = time.perf_counter() - start
         print(f"evaluation [{preset}]: {len(selected) - len(failed)}/{len(selected)} experiments ok in {total:.1f} s "

@@ -233,6 +233,11 @@ def load(repo_id_or_path: str | Path, config: str | None = None, split: str | No
     import datasets
 
     folder, repo_id = _resolve(repo_id_or_path, source)
+    if repo_id is None and revision is not None:
+        from .errors import ParameterError
+
+        raise ParameterError(f"revision = {revision!r}: only for a Hub repo, but {folder} is a local folder (no "
+                             "revisions); drop revision, or pass source='hub'")
     if repo_id is not None:
         from huggingface_hub import snapshot_download
 

@@ -324,3 +324,10 @@ def test_quantum_net_refuses_non_finite_vectors():
     x[0, 0, 0] = complex(float("nan"), 0)
     with pytest.raises(ParameterError, match=r"QuantumLocalizationNet: input has 1 non-finite values"):
         net.predict_proba(x)
+
+
+def test_load_refuses_a_revision_it_cannot_honour(tiny_dataset):
+    from qchaos.hub import load
+
+    with pytest.raises(ParameterError, match=r"revision = 'deadbeef': only for a Hub repo"):
+        load(tiny_dataset, "spectra", revision="deadbeef")

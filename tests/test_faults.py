@@ -368,6 +368,9 @@ def test_interrupted_evaluation_loses_no_finished_result(tmp_path, monkeypatch):
     assert saved["meta"]["complete"] is False and saved["meta"]["pending"] == ["beta", "gamma"]
     previous = json.loads((folder / "results.previous.json").read_text())
     assert {k: v["metrics"]["x"] for k, v in previous["experiments"].items()} == {"alpha": 2, "beta": 2, "gamma": 2}
+    from evaluation.report import load_targets, render_report
+
+    assert (folder / "report.md").read_text() == render_report(saved, load_targets(), previous)  # consistent
     # run 4, killed again: the partial file of run 3 never replaces the last complete record
     _fake_experiments(monkeypatch, runner, 4)
     assert run_killed(lambda: runner.evaluate("tiny", out=tmp_path, resources=res, progress=False), runner,
