@@ -233,9 +233,10 @@ class Resources:
         return self._train(kind, seed=seed, save=False, **overrides)
 
     def _train(self, kind: str, *, seed: int, save: bool, repo_id: str | None = None, **overrides):
-        from modeling.train import default_repo_id, settings_for, train
+        from modeling.train import _TRIBAKER_ONLY, _TWOBODY_ONLY, MODEL_KINDS, default_repo_id, settings_for, train
 
-        settings = {**self.train_overrides, **overrides}
+        other = _TRIBAKER_ONLY if MODEL_KINDS[kind] == "twobody" else _TWOBODY_ONLY  # the shared overrides that apply
+        settings = {**{k: v for k, v in self.train_overrides.items() if k not in other}, **overrides}
         dataset = self.dataset(MODEL_ROLES[kind])
         wanted = settings_for(kind, self.train_preset, dataset, seed=seed, **settings)
         rid = repo_id or default_repo_id(wanted)

@@ -6,9 +6,12 @@
      "experiments": {NAME: {"title", "status": "ok" | "failed" | "missing", "seconds", "params", "metrics",
                             "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?}}}
 
-Running a subset (``qchaos evaluate NAME``) updates those experiments in the existing ``results.json`` and keeps the
-others. The file found before the run is kept as ``results.previous.json`` and is the "previous run" column of the
-report. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
+Every run merges: the experiments it finishes replace theirs in the existing ``results.json``, the others are kept
+(a run of all experiments interrupted half-way loses nothing). While a run is going, ``meta.complete`` is false and
+``meta.pending`` lists what has not run yet; it becomes true when the run ends. ``report.md`` is rewritten with
+``results.json``, so the two always agree. The last *complete* file found
+before the run is kept as ``results.previous.json`` (the "previous run" column of the report); a partial file left
+by an interrupted run never overwrites it. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
 """
 
 from __future__ import annotations
@@ -108,11 +111,18 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
     resources = resources or Resources(preset, build=build, progress=progress, runs_dir=folder / "runs")
     params = params or {}
     previous = _read_json(folder / "results.json")
+    if not isinstance(previous, dict) or not isinstance(previous.get("experiments"), dict):
+        previous = None
     doc = {"format": FORMAT, "preset": preset, "meta": {},
-           "experiments": dict((previous or {}).get("experiments", {})) if names else {}}
-    if previous is not None:  # saved first, so that an interrupted run does not lose it
+           "experiments": {k: v for k, v in (previous or {}).get("experiments", {}).items() if k in order}}
+    previous_complete = previous is not None and (previous.get("meta") or {}).get("complete", True)
+    if previous_complete:
+        # saved first, so that an interrupted run does not lose it; a partial file (an interrupted run) never
+        # replaces the last complete record
         write_json(folder / "results.previous.json", previous)
     static_meta = _static_meta()
+    shown = previous if previous_complete else _read_json(folder / "results.previous.json")
+    targets = load_targets()
     results = None
     start = time.perf_counter()
     failed = []
@@ -140,20 +150,20 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         entry["figures"], entry["data"] = ctx.figures, ctx.data
         doc["experiments"][name] = entry
         doc["experiments"] = {k: doc["experiments"][k] for k in order if k in doc["experiments"]}
-        doc["meta"] = _meta(static_meta, time.perf_counter() - start)
+        doc["meta"] = {**_meta(static_meta, time.perf_counter() - start), "complete": i == len(selected),
+                       "pending": selected[i:]}
         results = to_jsonable(doc)
         write_json(folder / "results.json", results)
+        _write_text(folder / "report.md", render_report(results, targets, shown))  # always matches results.json
         if progress:
             verdict = "done" if entry["status"] == "ok" else entry["status"].upper()
             print(f"[{i}/{len(selected)}] {name}: {verdict} in {entry['seconds']:.1f} s", flush=True)
             if entry["status"] != "ok":
                 print(f"    {entry['error'].splitlines()[0]}", flush=True)
     if results is None:  # nothing ran: the report of the results.json on disk
-        report = write_report(folder, previous=previous)
+        report = write_report(folder, previous=previous if previous_complete else None)
     else:
         report = folder / "report.md"
-        shown = previous if previous is not None else _read_json(folder / "results.previous.json")
-        _write_text(report, render_report(results, load_targets(), shown))
     if progress:
         total = time.perf_counter() - start
         print(f"evaluation [{preset}]: {len(selected) - len(failed)}/{len(selected)} experiments ok in {total:.1f} s "

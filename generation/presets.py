@@ -18,8 +18,46 @@ from .twobody.basis import basis_by_count, parse_eta
 from .twobody.bethe import INTEGRABLE_ETAS
 
 
+MAX_POINTS = 100_000
+"""Most parameter points of one sweep (a sanity bound: each point is a separate task and group)."""
+MIN_ETA = 1e-4
+"""Smallest accepted mass ratio: below it the light atom's quantum numbers (~ sqrt(levels / eta)) explode."""
+
+
+def max_bytes() -> int:
+    """Memory one parameter point may use: ``$QCHAOS_MAX_BYTES`` if set, else half the machine's physical memory."""
+    import os
+
+    env = os.environ.get("QCHAOS_MAX_BYTES")
+    if env:
+        return int(float(env))
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def check_memory(estimate: float, what: str, flags: str) -> None:
+    """``ParameterError`` if one point needs more than :func:`max_bytes` (``estimate`` in bytes)."""
+    from qchaos.errors import ParameterError
+
+    limit = max_bytes()
+    if not estimate <= limit:
+        raise ParameterError(f"{what}: one point needs about {estimate / 2**30:.3g} GiB (estimate), more than the "
+                             f"{limit / 2**30:.3g} GiB allowed (half this machine's memory); lower {flags}, or set "
+                             "QCHAOS_MAX_BYTES (bytes) to raise the limit")
+
+
 def eta_grid(start: float, stop: float, step: float) -> list[float]:
-    """Inclusive grid start, start+step, ..., <= stop, rounded to 10 digits."""
+    """Inclusive grid start, start+step, ..., <= stop, rounded to 10 digits (at most :data:`MAX_POINTS` values)."""
+    from qchaos.errors import ParameterError
+
+    if not all(np.isfinite([start, stop, step])) or step <= 0 or start > stop:
+        raise ParameterError(f"eta = {start}:{stop}:{step}: a range needs finite START <= STOP and STEP > 0")
+    count = (stop - start) / step + 1
+    if count > MAX_POINTS:
+        raise ParameterError(f"eta = {start}:{stop}:{step}: {count:.3g} mass ratios, at most {MAX_POINTS} per sweep; "
+                             "use a larger step")
     n = int(np.floor((stop - start) / step + 1e-9)) + 1
     return [round(start + i * step, 10) for i in range(n)]
 
@@ -164,6 +202,7 @@ class TwobodyConfig:
         missing = [e for e in self.image_etas if e not in self.etas]
         if missing:
             raise ValueError(f"image_etas = {missing}: every image eta must also be in etas")
+        self._check_sizes()
         issues = image_quality_issues(self)
         if issues and not self.rough_images:
             raise ParameterError("eigenstate images known to be wrong: " + "; ".join(issues) + ". Fix these "
@@ -174,6 +213,28 @@ class TwobodyConfig:
     def image_issues(self) -> list[str]:
         """:func:`image_quality_issues` of this config (non-empty only with ``rough_images``)."""
         return image_quality_issues(self)
+
+    def _check_sizes(self) -> None:
+        """Bounds from sense and memory, before anything is allocated (:func:`check_memory`)."""
+
+        if len(self.etas) > MAX_POINTS:
+            raise ParameterError(f"etas: {len(self.etas)} mass ratios, at most {MAX_POINTS} per sweep")
+        if self.etas[0] < MIN_ETA:
+            raise ParameterError(f"eta = {self.etas[0]:g}: must be >= {MIN_ETA:g} (smaller mass ratios need "
+                                 "basis quantum numbers ~ sqrt(levels / eta))")
+        bf = self.basis_factor
+        if isinstance(bf, bool) or not isinstance(bf, (int, float)) or not (np.isfinite(bf) and 1 <= bf <= 1000):
+            raise ParameterError(f"basis_factor = {bf!r}: must be a number in [1, 1000] (basis states per level)")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ParameterError(f"seed = {self.seed!r}: must be an integer in [0, 2**32)")
+        if self.levels > 10**6:
+            raise ParameterError(f"levels = {self.levels}: at most 1000000")
+        lo, hi = self.window if self.window is not None else (1, 0)
+        dim = 4.0 * self.levels * bf  # basis of the Richardson step (4x the basis)
+        n_img = hi - lo + 1
+        estimate = 8.0 * dim * (n_img + 64) + 4.0 * n_img * self.image_size ** 2 + 64.0 * dim
+        check_memory(estimate, f"levels = {self.levels}, basis_factor = {bf:g}, window = {self.window}, image_size = "
+                     f"{self.image_size}", "--levels, --basis-factor, --window or --image-size")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -299,6 +360,24 @@ class TribakerConfig:
             raise ValueError("min_abs_z: R = 0 has N/3 exactly-zero resonances; set min_abs_z > 0 (e.g. 1e-3)")
         if not 0 <= self.min_abs_z < 1:
             raise ValueError(f"min_abs_z = {self.min_abs_z}: must be in [0, 1)")
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Bounds from sense and memory, before anything is allocated (:func:`check_memory`)."""
+
+        dims = self.dimensions
+        n_points = len(dims) * len(self.reflectivities)
+        if n_points > MAX_POINTS:
+            raise ParameterError(f"K = {len(dims)}: {n_points} points ({len(dims)} N x {len(self.reflectivities)} "
+                                 f"reflectivities), at most {MAX_POINTS} per sweep")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ParameterError(f"seed = {self.seed!r}: must be an integer in [0, 2**32)")
+        n_max = max(dims)
+        if self.sample:  # two parity blocks of ~N/2 (Hessenberg + inverse iteration) and the 64 MiB LR chunks
+            estimate = 4 * 16.0 * (n_max / 2) ** 2 + 2.0**26 + 4.0 * self.sample * self.image_size ** 2
+        else:  # dense complex propagator, right and left eigenvectors, LAPACK work space: ~10 N x N matrices
+            estimate = 10 * 16.0 * n_max ** 2 + 4.0 * 2 * self.per_side * self.image_size ** 2
+        check_memory(estimate, f"N_max = {n_max}", "--N0 or --K")
 
     def _check_sampled(self) -> None:
         n_min = min(self.dimensions)

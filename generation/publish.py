@@ -152,26 +152,39 @@ class _Source:
         return zarr.open_group(str(self.path / "points" / key), mode="r")
 
 
-def _open_source(system: str, store_path: Path, preset: str | None) -> _Source:
+def _open_source(system: str, store_path: Path, preset: str | None, progress: bool = False) -> _Source:
+    from qchaos.errors import IntegrityError, ParameterError
+
     from .presets import TribakerConfig, TwobodyConfig
-    from .store import PointStore
+    from .verify import check_store
 
     store_path = Path(store_path)
     if not store_path.exists():
-        raise ValueError(f"store = {store_path}: does not exist (run `qchaos generate {system} ...` first)")
+        raise ParameterError(f"store = {store_path}: does not exist (run `qchaos generate {system} ...` first)")
     try:
         attrs = dict(zarr.open_group(str(store_path), mode="r").attrs)
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"store = {store_path}: not a qchaos Zarr store ({exc})") from exc
+        raise ParameterError(f"store = {store_path}: not a qchaos Zarr store ({exc})") from exc
     if attrs.get("system") != system:
-        raise ValueError(f"store = {store_path}: holds system {attrs.get('system')!r}, not {system!r}")
+        raise ParameterError(f"store = {store_path}: holds system {attrs.get('system')!r}, not {system!r}")
     stored_preset = str(attrs.get("preset", ""))
     if preset is not None and stored_preset.split("+")[0] != preset:
-        raise ValueError(f"preset = {preset!r}: the store {store_path} was generated with preset {stored_preset!r}")
+        raise ParameterError(f"preset = {preset!r}: the store {store_path} was generated with preset "
+                             f"{stored_preset!r}")
     cls = TwobodyConfig if system == "twobody" else TribakerConfig
-    config = cls(**attrs["config"])
+    try:
+        config = cls(**attrs["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"store = {store_path}: its recorded config is not valid ({exc})") from exc
     points = config.points()
-    done = PointStore(store_path, attrs["config"]).completed()
+    _, status = check_store(store_path, progress)  # every complete point verified before anything is read
+    damaged = {k: p for k, (st, p) in status.items() if st == "damaged"}
+    if damaged:
+        shown = "; ".join(f"{k}: {', '.join(p[:2])}" for k, p in list(damaged.items())[:5])
+        raise IntegrityError(f"store = {store_path}: {len(damaged)} damaged point(s), nothing published ({shown}); "
+                             f"rerun `qchaos generate {system}` with the same parameters to recompute them "
+                             f"(`qchaos verify {store_path}` lists every problem)")
+    done = {k for k, (st, _) in status.items() if st in ("ok", "unverified")}
     return _Source(store_path, attrs, config, points, [k for k in points if k in done],
                    [k for k in points if k not in done])
 
@@ -495,6 +508,68 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
     return text if text.endswith("\n") else text + "\n"
 
 
+def _write_repo(system: str, src: _Source, staging: Path, repo_id: str, held: set, held_desc: list[str],
+                split_seed: int, max_shard_bytes: int, progress: bool) -> tuple[dict, dict]:
+    """Write the complete new repo version (shards, manifest, card) into ``staging``; ``(splits, files)``."""
+    from tqdm.auto import tqdm
+
+    from qchaos.hub import MANIFEST, MANIFEST_FORMAT, sha256_file
+
+    feats = features(system, src.attrs["config"]["image_size"])
+    codes = _state_split_codes(system, src, held, split_seed)
+    rows = _twobody_rows if system == "twobody" else _tribaker_rows
+    schemas = {cfg: f.arrow_schema for cfg, f in feats.items()}
+    writers: dict[tuple[str, str], _SplitWriter] = {}
+    try:
+        bar = tqdm(total=len(src.present), desc=f"publish {system}", unit="pt", disable=not progress)
+        for cfg, table, split_codes in rows(src, feats, codes, held):
+            for code in np.unique(split_codes):
+                split = SPLIT_ORDER[int(code)]
+                w = writers.get((cfg, split))
+                if w is None:
+                    w = writers[(cfg, split)] = _SplitWriter(staging / "data" / cfg, split, schemas[cfg],
+                                                             max_shard_bytes)
+                idx = np.flatnonzero(split_codes == code)
+                w.write(table if idx.size == table.num_rows else table.take(pa.array(idx)))
+            if cfg == "spectra":
+                bar.update()
+        bar.close()
+        splits: dict[str, dict[str, int]] = {cfg: {} for cfg in feats}
+        labels: dict[str, dict[str, dict[int, int]]] = {cfg: {} for cfg in feats}
+        nbytes: dict[str, dict[str, int]] = {cfg: {} for cfg in feats}
+        files: dict[str, dict] = {}
+        for (cfg, split), w in sorted(writers.items()):
+            for path, n in w.close():
+                rel = path.relative_to(staging).as_posix()
+                files[rel] = {"config": cfg, "split": split, "num_rows": n, "size": path.stat().st_size,
+                              "sha256": sha256_file(path)}
+            splits[cfg][split] = sum(w.rows)
+            labels[cfg][split] = w.labels
+            nbytes[cfg][split] = w.num_bytes
+    except BaseException:
+        for w in writers.values():  # each closed on its own: a full disk must not stop the cleanup
+            try:
+                w._close_shard()
+            except Exception:  # noqa: BLE001
+                pass
+        raise
+    if not splits[STATE_CONFIG[system]].get("train"):
+        raise ValueError(f"store = {src.path}: no state left for the train split (stored states: "
+                         f"{sum(splits[STATE_CONFIG[system]].values())})")
+    card = _render_card(system, src, repo_id, feats, splits, labels, nbytes, files, held_desc, split_seed)
+    (staging / "README.md").write_text(card, encoding="utf-8")
+    manifest = {
+        "format": MANIFEST_FORMAT, "repo_id": repo_id, "system": system, "preset": src.attrs.get("preset"),
+        "config_hash": src.attrs.get("config_hash"), "config": src.attrs.get("config"),
+        "default_config": STATE_CONFIG[system],
+        "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
+        "split_seed": split_seed, "holdout": sorted(held), "missing_points": src.missing, "files": files,
+        "card_sha256": sha256_file(staging / "README.md"),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return splits, files
+
+
 def publish(system: str, store: str | Path, repo_id: str | None = None, *, preset: str | None = None,
             out: str | Path | None = None, allow_partial: bool = False, holdout=None, split_seed: int = SPLIT_SEED,
             max_shard_bytes: int = MAX_SHARD_BYTES, push: bool = False, progress: bool = False) -> PublishReport:
@@ -515,17 +590,18 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
         push: also upload the folder to the Hub named by ``HF_ENDPOINT`` (after verifying it).
         progress: tqdm bar over points.
     """
-    from tqdm.auto import tqdm
-
-    from qchaos.hub import MANIFEST, MANIFEST_FORMAT, local_repo_path, parse_repo_id, push_folder, sha256_file, \
-        verify_dataset
+    from qchaos.atomic import recover, staging_path, swap_in, writer_lock
+    from qchaos.errors import ParameterError
+    from qchaos.hub import MANIFEST, local_repo_path, parse_repo_id, push_folder, verify_dataset
 
     start = time.perf_counter()
     if system not in SYSTEMS:
         raise ValueError(f"system = {system!r}: must be one of {list(SYSTEMS)}")
     if int(max_shard_bytes) < 1:
         raise ValueError(f"max_shard_bytes = {max_shard_bytes}: must be >= 1")
-    src = _open_source(system, Path(store), preset)
+    if isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer)) or not 0 <= split_seed < 2**32:
+        raise ParameterError(f"split_seed = {split_seed!r}: must be an integer in [0, 2**32)")
+    src = _open_source(system, Path(store), preset, progress)
     repo_id = repo_id or default_repo_id(system, src.attrs)
     parse_repo_id(repo_id)
     if src.missing and not allow_partial:
@@ -547,71 +623,21 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
         held_desc = [f"N in {{{values}}} (every R)"]
 
     dest = Path(out) if out is not None else local_repo_path(repo_id, "dataset")
-    if dest.exists() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
-        raise ValueError(f"out = {dest}: exists and is not a dataset published by qchaos (no {MANIFEST}); "
-                         "refusing to overwrite it")
-    staging = dest.parent / f".{dest.name}.publishing"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-
-    feats = features(system, src.attrs["config"]["image_size"])
-    codes = _state_split_codes(system, src, held, split_seed)
-    rows = _twobody_rows if system == "twobody" else _tribaker_rows
-    schemas = {cfg: f.arrow_schema for cfg, f in feats.items()}
-    writers: dict[tuple[str, str], _SplitWriter] = {}
-    try:
-        bar = tqdm(total=len(src.present), desc=f"publish {system}", unit="pt", disable=not progress)
-        for cfg, table, split_codes in rows(src, feats, codes, held):
-            for code in np.unique(split_codes):
-                split = SPLIT_ORDER[int(code)]
-                w = writers.get((cfg, split))
-                if w is None:
-                    w = writers[(cfg, split)] = _SplitWriter(staging / "data" / cfg, split, schemas[cfg],
-                                                             int(max_shard_bytes))
-                idx = np.flatnonzero(split_codes == code)
-                w.write(table if idx.size == table.num_rows else table.take(pa.array(idx)))
-            if cfg == "spectra":
-                bar.update()
-        bar.close()
-        splits: dict[str, dict[str, int]] = {cfg: {} for cfg in feats}
-        labels: dict[str, dict[str, dict[int, int]]] = {cfg: {} for cfg in feats}
-        nbytes: dict[str, dict[str, int]] = {cfg: {} for cfg in feats}
-        files: dict[str, dict] = {}
-        for (cfg, split), w in sorted(writers.items()):
-            for path, n in w.close():
-                rel = path.relative_to(staging).as_posix()
-                files[rel] = {"config": cfg, "split": split, "num_rows": n, "size": path.stat().st_size,
-                              "sha256": sha256_file(path)}
-            splits[cfg][split] = sum(w.rows)
-            labels[cfg][split] = w.labels
-            nbytes[cfg][split] = w.num_bytes
-        if not splits[STATE_CONFIG[system]].get("train"):
-            raise ValueError(f"store = {src.path}: no state left for the train split (stored states: "
-                             f"{sum(splits[STATE_CONFIG[system]].values())})")
-        manifest = {
-            "format": MANIFEST_FORMAT, "repo_id": repo_id, "system": system, "preset": src.attrs.get("preset"),
-            "config_hash": src.attrs.get("config_hash"), "config": src.attrs.get("config"),
-            "default_config": STATE_CONFIG[system],
-            "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
-            "split_seed": split_seed, "holdout": sorted(held), "missing_points": src.missing, "files": files,
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        card = _render_card(system, src, repo_id, feats, splits, labels, nbytes, files, held_desc, split_seed)
-        (staging / "README.md").write_text(card, encoding="utf-8")
-    except BaseException:
-        for w in writers.values():
-            w._close_shard()
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-    # swap the new content in (other files of an existing folder, e.g. .git, are kept)
-    dest.mkdir(parents=True, exist_ok=True)
-    if (dest / "data").exists():
-        shutil.rmtree(dest / "data")
-    (staging / "data").replace(dest / "data")
-    (staging / "README.md").replace(dest / "README.md")
-    shutil.rmtree(staging, ignore_errors=True)
+    with writer_lock(dest, "repo"):
+        recover(dest, complete=lambda p: (p / MANIFEST).is_file() and (p / "README.md").is_file())
+        if dest.exists() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
+            raise ParameterError(f"out = {dest}: exists and is not a dataset published by qchaos (no {MANIFEST}); "
+                                 "refusing to overwrite it")
+        staging = staging_path(dest, "new")
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        try:
+            splits, files = _write_repo(system, src, staging, repo_id, held, held_desc, split_seed,
+                                        int(max_shard_bytes), progress)
+            swap_in(staging, dest, keep_extras=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     report = PublishReport(dest, repo_id, splits={c: dict(s) for c, s in splits.items()}, files=sorted(files),
                            missing=list(src.missing))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from qchaos.errors import EnvironmentFault, NotFoundError
+from qchaos.errors import EnvironmentFault, NotFoundError, ParameterError
 
 from .store import PointResult, PointStore
 
@@ -38,12 +38,32 @@ class SweepReport:
     computed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    damaged: dict[str, list[str]] = field(default_factory=dict)  # complete points that failed verification (redone)
+    unverified: list[str] = field(default_factory=list)  # complete points without digests (older stores), kept
     seconds: float = 0.0
 
 
-def _compute_and_write(store: PointStore, key: str, params: dict, task: Callable[[dict], PointResult]) -> str:
-    store.write_point(key, task(params))
+def _compute_and_write(store: PointStore, key: str, params: dict, task: Callable[[dict], PointResult],
+                       replace: bool = False) -> str:
+    store.write_point(key, task(params), params=params, replace=replace)
     return key
+
+
+def check_points(store: PointStore, points: dict[str, dict], progress: bool = False) -> dict[str, tuple]:
+    """``{key: (status, problems)}`` of :meth:`PointStore.verify_point` for every point of ``points``."""
+    out = {}
+    for key in tqdm(points, desc="verify", unit="pt", disable=not progress or not points, leave=False):
+        out[key] = store.verify_point(key, points[key])
+    return out
+
+
+_NOT_ATTEMPTED = "not attempted: the disk is full (free space, then rerun)"
+
+
+def _disk_full(exc: BaseException) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 _OPENBLAS_THREADS = ("openblas_{}_num_threads", "scipy_openblas_{}_num_threads", "scipy_openblas_{}_num_threads64_")
@@ -153,12 +173,25 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
     The cluster: ``scheduler`` (address), ``scheduler_file``, ``DASK_SCHEDULER_ADDRESS``, else in-process
     (``workers=0``) or a local cluster of ``workers`` processes (:func:`scheduler_address`).
 
+    Holds the store's writer lock (a second sweep on the same store is refused). Complete points are verified
+    first (digests, shapes, parameters); damaged ones are reported in ``SweepReport.damaged`` and recomputed.
     Raises ``RuntimeError`` after the sweep if any point failed (the others are written and kept).
     """
+    if workers is not None and (int(workers) != workers or workers < 0):
+        raise ParameterError(f"workers = {workers}: must be an integer >= 0 (0 = in-process)")
+    with store.writing():
+        return _run_sweep(store, points, task, workers=workers, scheduler=scheduler, scheduler_file=scheduler_file,
+                          progress=progress, desc=desc)
+
+
+def _run_sweep(store, points, task, *, workers, scheduler, scheduler_file, progress, desc) -> SweepReport:
     start = time.perf_counter()
-    done = store.completed()
-    report = SweepReport(skipped=[k for k in points if k in done])
-    pending = [k for k in points if k not in done]
+    status = check_points(store, points, progress)
+    report = SweepReport(skipped=[k for k in points if status[k][0] in ("ok", "unverified")],
+                         damaged={k: status[k][1] for k in points if status[k][0] == "damaged"},
+                         unverified=[k for k in points if status[k][0] == "unverified"])
+    pending = [k for k in points if k not in set(report.skipped)]
+    replace = set(report.damaged)
     bar = tqdm(total=len(points), initial=len(report.skipped), desc=desc, unit="pt", disable=not progress)
     if not pending:
         bar.close()
@@ -168,20 +201,23 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
         else None
     if workers == 0 and address is None:
         with _single_threaded_blas():  # the same results as on Dask workers, bit for bit
-            for key in pending:
+            for i, key in enumerate(pending):
                 try:
-                    _compute_and_write(store, key, points[key], task)
+                    _compute_and_write(store, key, points[key], task, key in replace)
                     report.computed.append(key)
                 except Exception as exc:  # noqa: BLE001 - reported below, other points go on
                     report.failed[key] = f"{type(exc).__name__}: {exc}"
+                    if _disk_full(exc):  # every later point would fail the same way: stop now
+                        report.failed.update({k: _NOT_ATTEMPTED for k in pending[i + 1:]})
+                        break
                 bar.update()
     else:
         from dask.distributed import as_completed
 
         client, cluster = _client(address, workers)
         try:
-            futures = {client.submit(_compute_and_write, store, key, points[key], task, key=task_key(store, key),
-                                     pure=False): key for key in pending}
+            futures = {client.submit(_compute_and_write, store, key, points[key], task, key in replace,
+                                     key=task_key(store, key), pure=False): key for key in pending}
             for fut in as_completed(futures):
                 key = futures[fut]
                 try:
@@ -189,6 +225,11 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
                     report.computed.append(key)
                 except Exception as exc:  # noqa: BLE001
                     report.failed[key] = f"{type(exc).__name__}: {exc}"
+                    if _disk_full(exc):
+                        rest = [f for f in futures if not f.done()]
+                        client.cancel(rest)
+                        report.failed.update({futures[f]: _NOT_ATTEMPTED for f in rest})
+                        break
                 bar.update()
         finally:
             client.close()

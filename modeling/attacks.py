@@ -45,6 +45,26 @@ def _eps(eps, x: torch.Tensor, name: str = "eps") -> torch.Tensor:
     return e.view(-1, *([1] * (x.ndim - 1)))
 
 
+def _check_xy(x, y, clip) -> None:
+    """``ParameterError`` unless ``x`` is a finite tensor (B, ...) inside ``clip`` and ``y`` holds B labels."""
+    from qchaos.errors import ParameterError
+
+    if not isinstance(x, torch.Tensor) or x.ndim < 1:
+        raise ParameterError(f"x: must be a torch tensor of inputs (B, ...), got {type(x).__name__}")
+    if x.is_complex() or not x.is_floating_point():
+        raise ParameterError(f"x: must be a real floating-point tensor, got {x.dtype}")
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ParameterError(f"x: has {int((~torch.isfinite(x)).sum())} non-finite values (NaN or inf)")
+    if clip is not None and x.numel():
+        lo, hi = clip
+        mn, mx = float(x.min()), float(x.max())
+        if mn < lo or mx > hi:
+            raise ParameterError(f"x: values must lie in clip = [{lo:g}, {hi:g}], got [{mn:g}, {mx:g}]")
+    yt = torch.as_tensor(y)
+    if yt.shape != (x.shape[0],):
+        raise ParameterError(f"y: must hold one label per sample, shape ({x.shape[0]},); got {tuple(yt.shape)}")
+
+
 def _input_gradient(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """d(sum of cross-entropies)/dx in eval mode; the model's mode is restored, parameter grads untouched."""
     was = model.training
@@ -71,6 +91,7 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps, *, clip=(0.0, 1.0)) -> to
     Returns:
         detached tensor like ``x``.
     """
+    _check_xy(x, y, clip)
     e = _eps(eps, x)
     x_adv = x.detach() + e * _input_gradient(model, x, y).sign()
     return x_adv.clamp(*clip) if clip is not None else x_adv
@@ -92,6 +113,7 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int = 10, alpha=
     """
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps = {steps!r}: must be a positive integer")
+    _check_xy(x, y, clip)
     e = _eps(eps, x)
     a = 2.5 * e / int(steps) if alpha is None else _eps(alpha, x, "alpha")
     x0 = x.detach()

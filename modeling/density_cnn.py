@@ -78,6 +78,8 @@ class DensityCNN(HubModel, tags=["image-classification", "integrability"]):
     input_description = ("eigenstate density |psi(x1, x2)|^2 on the P x P grid x_i = (i + 1/2)/P, scaled by its "
                          "maximum to [0, 1] (modeling.density_cnn.density_images)")
 
+    input_range = (0.0, 1.0)  # densities scaled by their maximum (density_images); predict_proba checks it
+
     def __init__(self, image_size: int = 100, hidden: int = 128, dropout: float = 0.5):
         super().__init__()
         if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 8:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
+import shutil
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from qchaos import __version__
 from qchaos.errors import IntegrityError, ParameterError
 from qchaos.hub import DEFAULT_ORG, RepoNotFoundError, card_template, local_repo_path, parse_repo_id, sha256_file
 
-WEIGHTS, CONFIG, RECORD = "model.safetensors", "config.json", "qchaos.json"
+WEIGHTS, CONFIG, RECORD, CARD = "model.safetensors", "config.json", "qchaos.json", "README.md"
 RECORD_FORMAT = "qchaos-model/1"
 MODEL_MODULES = {"DensityCNN": "modeling.density_cnn", "QuantumLocalizationNet": "modeling.quantum_net"}
 """The package's model classes and the modules that define them: ``HubModel.from_pretrained`` imports the one a
@@ -68,11 +70,40 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         super().__init__()
         self.hub_meta: dict = {}
 
+    input_range: tuple[float, float] | None = None  # accepted value range of the inputs (None: any finite)
+
+    def check_values(self, x) -> None:
+        """``ParameterError`` unless ``x`` is a tensor of finite values (real part and imaginary part) inside
+        ``input_range`` (when the class sets one)."""
+        from qchaos.errors import ParameterError
+
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise ParameterError(f"{name}: input must be a torch tensor, got {type(x).__name__}")
+        if x.numel() == 0:
+            return
+        values = torch.view_as_real(x) if x.is_complex() else x
+        if values.is_floating_point() and not bool(torch.isfinite(values).all()):
+            bad = int((~torch.isfinite(values)).sum())
+            raise ParameterError(f"{name}: input has {bad} non-finite values (NaN or inf); give finite inputs")
+        if self.input_range is not None and not x.is_complex():
+            lo, hi = self.input_range
+            mn, mx = float(values.min()), float(values.max())
+            if mn < lo or mx > hi:
+                raise ParameterError(f"{name}: input values must lie in [{lo:g}, {hi:g}] ({self.input_description or 'see the model card'}); "
+                                     f"got [{mn:g}, {mx:g}] (e.g. 0-255 images must be scaled to [0, 1])")
+
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Softmax confidences (B, len(classes)) of a classifier's logits, in batches, in eval mode (the mode is
-        restored)."""
-        step = batch_size or self.predict_batch_size
+        restored). ``ParameterError`` for a batch size < 1, non-finite inputs or inputs outside ``input_range``."""
+        from qchaos.errors import ParameterError
+
+        if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size
+                                       or batch_size < 1):
+            raise ParameterError(f"batch_size = {batch_size!r}: must be an integer >= 1")
+        self.check_values(x)
+        step = int(batch_size or self.predict_batch_size)
         was = self.training
         self.eval()
         try:
@@ -123,12 +154,35 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
                         model_card_kwargs: dict | None = None, **push_to_hub_kwargs):
         """Write ``model.safetensors``, ``config.json``, ``qchaos.json`` and the ``README.md`` card (overwritten:
         the card is generated from the metadata). With ``push_to_hub=True`` also push to ``repo_id``."""
+        from qchaos.atomic import recover, staging_path, swap_in, writer_lock
+
         folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        with writer_lock(folder, "save_directory"):
+            recover(folder, complete=lambda p: (p / RECORD).is_file())
+            staging = staging_path(folder, "new")
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.mkdir(parents=True)
+            try:
+                config = self._write_version(staging, config, repo_id, model_card_kwargs)
+                swap_in(staging, folder, keep_extras=True)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        if push_to_hub:
+            return self.push_to_hub(repo_id or folder.name, config=config, model_card_kwargs=model_card_kwargs,
+                                    **push_to_hub_kwargs)
+        return None
+
+    def _write_version(self, folder: Path, config, repo_id, model_card_kwargs) -> dict:
+        """Write the four files of a checkpoint into the (new, empty) ``folder``; returns the config written.
+
+        ``qchaos.json`` records the sha256 of the weights, of ``config.json`` and of the card, so none of them can
+        change unnoticed (:func:`verify_folder`)."""
         import safetensors.torch
 
         weights = folder / WEIGHTS
         safetensors.torch.save_model(self, str(weights), metadata={"format": "pt"})
+        os.chmod(weights, 0o644)  # safetensors writes through a 0600 temp file
         config = self._config(config)
         (folder / CONFIG).write_text(json.dumps(config, sort_keys=True, indent=2) + "\n", encoding="utf-8")
         meta = self.get_meta()
@@ -137,13 +191,13 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         record = {"format": RECORD_FORMAT, "model_class": type(self).__name__, "module": type(self).__module__,
                   "weights": {"file": WEIGHTS, "sha256": sha256_file(weights), "size": weights.stat().st_size},
                   "meta": meta, "package_version": __version__}
-        (folder / RECORD).write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
         card = self.generate_model_card(record=record, config=config, **(model_card_kwargs or {}))
-        (folder / "README.md").write_text(str(card), encoding="utf-8")
-        if push_to_hub:
-            return self.push_to_hub(repo_id or folder.name, config=config, model_card_kwargs=model_card_kwargs,
-                                    **push_to_hub_kwargs)
-        return None
+        (folder / CARD).write_text(str(card), encoding="utf-8")
+        record["config_sha256"] = sha256_file(folder / CONFIG)
+        record["card_sha256"] = sha256_file(folder / CARD)
+        record["record_sha256"] = record_digest(record)
+        (folder / RECORD).write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        return config
 
     def push_to_hub(self, repo_id: str, **kwargs) -> str:
         """The mixin's ``push_to_hub`` (``HF_ENDPOINT``, ``HF_TOKEN``); the card and record name ``repo_id``."""
@@ -235,6 +289,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
                          map_location: str = "cpu", **model_kwargs):
         """Called by the mixin's ``from_pretrained`` with the verified folder and the config kwargs."""
+        check_shapes_before_build(cls, model_kwargs, Path(model_id) / WEIGHTS)
         model = cls(**model_kwargs)
         load_weights(model, Path(model_id) / WEIGHTS, map_location)
         model.eval()
@@ -324,6 +379,15 @@ def read_record(folder) -> dict:
     return record
 
 
+def record_digest(record: dict) -> str:
+    """sha256 of a ``qchaos.json`` record's canonical JSON without its own ``record_sha256`` (covers the metadata:
+    metrics, dataset, classes)."""
+    import hashlib
+
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> None:
     """Check size and sha256 of ``model.safetensors`` against the record (and a registry sha256 if given)."""
     path = Path(folder) / WEIGHTS
@@ -339,9 +403,73 @@ def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> 
     if digest != want["sha256"]:
         raise ModelIntegrityError(f"{path}: corrupted (sha256 {digest[:16]}..., {RECORD} records "
                                   f"{want['sha256'][:16]}...); {hint}")
+    if record.get("record_sha256") is not None and record_digest(record) != record["record_sha256"]:
+        raise ModelIntegrityError(f"{Path(folder) / RECORD}: its metadata changed since it was saved (sha256 "
+                                  "mismatch); re-download the model or save it again")
+    cfg_want = record.get("config_sha256")
+    if cfg_want is not None:
+        cfg = Path(folder) / CONFIG
+        if not cfg.is_file():
+            raise ModelIntegrityError(f"{cfg}: missing ({RECORD} records its sha256)")
+        if sha256_file(cfg) != cfg_want:
+            raise ModelIntegrityError(f"{cfg}: differs from the sha256 {RECORD} records (edited or corrupted); the "
+                                      "model would be built with other arguments; re-download it or save it again")
     if expected_sha256 and digest != expected_sha256:
         raise ModelIntegrityError(f"{path}: sha256 {digest[:16]}... differs from the registry's "
                                   f"{expected_sha256[:16]}... (qchaos.registry); not the registered weights")
+
+
+def verify_folder(folder) -> list[tuple[str, str]]:
+    """Every problem ``(file, what)`` of a saved model folder: record, weights, ``config.json`` and card digests
+    (``qchaos verify MODEL``). An older record without config/card digests gives a ``"no sha256 ..."`` entry."""
+    folder = Path(folder)
+    problems = []
+    try:
+        record = read_record(folder)
+    except ModelIntegrityError as exc:
+        return [(RECORD, str(exc))]
+    try:
+        verify_weights(folder, record)
+    except ModelIntegrityError as exc:
+        name = Path(str(exc).split(":")[0]).name
+        problems.append((name if name in (WEIGHTS, CONFIG, RECORD) else WEIGHTS, str(exc)))
+    if record.get("config_sha256") is None:
+        problems.append((CONFIG, "no sha256 recorded (saved by an older version)"))
+    card = record.get("card_sha256")
+    if card is None:
+        problems.append((CARD, "no sha256 recorded (saved by an older version)"))
+    elif not (folder / CARD).is_file():
+        problems.append((CARD, f"missing ({RECORD} records its sha256)"))
+    elif sha256_file(folder / CARD) != card:
+        problems.append((CARD, f"differs from the sha256 {RECORD} records"))
+    return problems
+
+
+def check_shapes_before_build(cls, kwargs: dict, path) -> None:
+    """Build ``cls(**kwargs)`` on the meta device (no memory) and compare its tensor shapes with the safetensors
+    header of ``path``: ``ValueError`` before any real allocation if the arguments do not fit the weights."""
+    import safetensors
+
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as fh:
+            stored = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path}: not a readable safetensors file ({exc}); re-download it or save the "
+                                  "model again") from exc
+    try:
+        with torch.device("meta"):
+            probe = cls(**kwargs)
+    except (TypeError, ValueError):
+        raise
+    except Exception:  # noqa: BLE001 - a constructor that cannot run on the meta device: checked after building
+        return
+    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    bad = [f"{k} has shape {list(stored[k])} in the checkpoint, the model expects {list(expected[k])}"
+           for k in sorted(stored) if k in expected and stored[k] != expected[k]]
+    if bad:
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items()))
+        raise ValueError(f"{path}: does not fit {cls.__name__}({args}) (built from config.json and the keyword "
+                         "arguments): " + "; ".join(bad))
 
 
 def load_weights(model: nn.Module, path, map_location: str = "cpu") -> None:

@@ -46,6 +46,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qchaos.errors import NumericalError, ParameterError
+
 __all__ = ["MODEL_KINDS", "TRAIN_PRESETS", "TrainSettings", "TrainResult", "settings_for", "default_repo_id",
            "train", "evaluate", "reflectivity_accuracy"]
 
@@ -153,6 +155,16 @@ class TrainSettings:
             raise ValueError("augment: only for the density models (two-atom data), not quantum-net")
         if self.max_N is not None and int(self.max_N) < 3:
             raise ValueError(f"max_N = {self.max_N!r}: must be >= 3")
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.system == "twobody":
+            ignored = [n for n in ("grid_size", "arch") if getattr(self, n) != defaults[n]]
+            if ignored:
+                raise ParameterError(f"{' / '.join(ignored)}: only for quantum-net (tribaker data), not {self.model}")
+        if isinstance(self.grid_size, bool) or int(self.grid_size) != self.grid_size or not 4 <= self.grid_size <= 512:
+            raise ParameterError(f"grid_size = {self.grid_size!r}: must be an integer in [4, 512] (coherent-state "
+                                 "grid points per axis; each sample is grid_size^2 values per dimension N)")
+        if self.reflectivity is not None and not (math.isfinite(self.reflectivity) and 0 <= self.reflectivity <= 1):
+            raise ParameterError(f"reflectivity = {self.reflectivity!r}: must be in [0, 1]")
 
     @property
     def system(self) -> str:
@@ -394,6 +406,9 @@ def train(model: str, preset: str = "mini", dataset: str | None = None, *, seed:
     Returns a :class:`TrainResult` (the model holds the best epoch's weights, in eval mode). Raises
     :class:`~modeling.data.DatasetNotFoundError` (with the commands that create it) for a missing dataset.
     """
+    if log_path is not None and (str(log_path).strip() in ("", ".") or Path(log_path).is_dir()):
+        raise ParameterError(f"log_path = {str(log_path)!r}: must name a JSON file (not a folder or empty); e.g. "
+                             "runs/train.json")
     with _quiet_libraries(not progress):
         return _train(model, preset, dataset, seed=seed, epochs=epochs, push=push, repo_id=repo_id,
                       log_path=log_path, save=save, progress=progress, source=source, **overrides)
@@ -504,6 +519,11 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
                     scheduler.step()
                 step += 1
                 value = float(loss.detach())
+                if not math.isfinite(value):
+                    log["stopped"] = f"non-finite training loss {value} at epoch {epoch}, step {step}"
+                    write_json(log_path, log)
+                    raise NumericalError(f"training diverged: loss = {value} at epoch {epoch}, step {step} (lr = "
+                                         f"{settings.lr:g}); nothing was saved. Lower --lr (e.g. 1e-3) and rerun")
                 steps.append({"step": step, "epoch": epoch, "loss": value})
                 epoch_losses.append(value)
                 b = xb.shape[0]

@@ -147,16 +147,34 @@ def _cmd_generate(args) -> int:
         print(f"{args.system} [{args.preset}{' + overrides' if custom else ''}] -> {out}  ({len(points)} points)")
     report = run_sweep(store, points, task, workers=args.workers, scheduler=args.scheduler,
                        scheduler_file=args.scheduler_file, progress=not args.quiet, desc=args.system)
+    for key, problems in report.damaged.items():
+        print(f"qchaos: warning: point {key} was damaged ({'; '.join(problems[:3])}); recomputed", file=sys.stderr)
     if not args.quiet:
         print(f"done in {report.seconds:.1f} s: {len(report.computed)} computed, {len(report.skipped)} already "
               f"complete")
     return 0
 
 
+def _dumps(obj) -> str:
+    """Strict JSON (RFC 8259): non-finite floats (e.g. the infinite decay rate of z = 0) become null."""
+    import math
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(obj), allow_nan=False)
+
+
 # -- twobody -------------------------------------------------------------------------------------------------------
 def _print_levels(levels: list[dict], meta: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({**meta, "levels": levels}))
+        print(_dumps({**meta, "levels": levels}))
         return
     for k, v in meta.items():
         print(f"# {k}: {v}")
@@ -205,7 +223,7 @@ def _cmd_tribaker_resonances(args) -> int:
     rows = [{"z_re": float(z.real), "z_im": float(z.imag), "abs_z": float(abs(z)), "decay": float(d),
              "norm_ratio": float(m)} for z, d, m in zip(res.z, res.decay, mu)]
     if args.json:
-        print(json.dumps({"N": res.N, "R": res.R, "resonances": rows}))
+        print(_dumps({"N": res.N, "R": res.R, "resonances": rows}))
         return 0
     print(f"# N = {res.N}, R = {res.R}: {res.N} resonances sorted by |z| (norm ratio: 1 coherent state, "
           f"{res.N / 2:g} uniform)")
@@ -329,6 +347,29 @@ def _cmd_evaluate(args) -> int:
               f"{Path(args.out) / args.preset / 'report.md'}", file=sys.stderr)
         return 1
     return 0
+
+
+# -- verify --------------------------------------------------------------------------------------------------------
+def _cmd_verify(args) -> int:
+    from generation.verify import VerifyReport, resolve_target, verify
+    from qchaos.errors import IntegrityError, QchaosError, exit_code
+
+    try:
+        kind, path = resolve_target(args.target)
+        if kind == "model":
+            from modeling.hub_model import verify_folder
+
+            report = VerifyReport("model", path, checked=1)
+            for where, what in verify_folder(path):
+                (report.warnings if what.startswith("no sha256") else report.problems).append((where, what))
+        else:
+            report = verify(path, progress=not args.quiet)
+    except QchaosError as exc:
+        print(f"qchaos: error: {exc}", file=sys.stderr)
+        return exit_code(exc)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else IntegrityError.exit_code
 
 
 # -- parser --------------------------------------------------------------------------------------------------------
@@ -481,6 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("name", nargs="?", help="only this repo (qchaos/<name> or <name>)")
     lst.add_argument("--json", action="store_true", help="a JSON list of the full entries (with 'local')")
     lst.set_defaults(func=_cmd_list)
+
+    ver = sub.add_parser("verify", help="check a store, a dataset repo or a model for damage",
+                         description="Check every stored byte: a Zarr store (each point's digests, shapes, "
+                                     "parameters), a dataset repo (manifest, shards, card) or a model (weights, "
+                                     "config.json, card). Lists what is wrong where; exit code 4 if anything is.")
+    ver.add_argument("target", help="a store folder, a repo folder, or a repo id of the local hub")
+    ver.add_argument("--quiet", action="store_true", help="no progress bar")
+    ver.set_defaults(func=_cmd_verify)
     return parser
 
 

@@ -40,6 +40,10 @@ class RepoNotFoundError(NotFoundError, ValueError):
     these errors were before the typed hierarchy, so existing ``except ValueError`` code keeps working."""
 
 
+_SHARD = re.compile(r"^data/([A-Za-z0-9._-]+)/([A-Za-z0-9._-]+\.parquet)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
 # -- locations and ids ---------------------------------------------------------------------------------------------
 def user_cache_dir() -> Path:
     """The per-user cache folder of qchaos: ``$XDG_CACHE_HOME/qchaos`` (default ``~/.cache/qchaos``), the same
@@ -126,9 +130,28 @@ def read_manifest(path: str | Path) -> dict:
         manifest = json.loads(mpath.read_text())
     except (OSError, ValueError) as exc:
         raise DatasetIntegrityError(f"{mpath}: unreadable manifest ({exc})") from exc
-    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT \
+            or not isinstance(manifest.get("files"), dict):
         raise DatasetIntegrityError(f"{mpath}: not a {MANIFEST_FORMAT} manifest")
+    for rel, entry in manifest["files"].items():
+        _check_entry(mpath, rel, entry)
     return manifest
+
+
+def _check_entry(mpath: Path, rel, entry) -> None:
+    """A manifest entry must name a shard ``data/<config>/<name>.parquet`` of its own config inside the repo, with
+    an integer size and a sha256 (``DatasetIntegrityError`` naming the entry otherwise; nothing outside the repo is
+    ever opened)."""
+    m = _SHARD.match(rel) if isinstance(rel, str) else None
+    if m is None or ".." in rel:
+        raise DatasetIntegrityError(f"{mpath}: entry {str(rel)[:80]!r} is not a shard path data/<config>/<name>.parquet "
+                                    "inside the repo; refusing the manifest")
+    ok = isinstance(entry, dict) and entry.get("config") == m.group(1) and isinstance(entry.get("split"), str) \
+        and isinstance(entry.get("size"), int) and entry["size"] >= 0 and isinstance(entry.get("sha256"), str) \
+        and _SHA256.match(entry["sha256"]) is not None
+    if not ok:
+        raise DatasetIntegrityError(f"{mpath}: entry {rel!r} must have config {m.group(1)!r}, a split, an integer "
+                                    "size and a sha256")
 
 
 def verify_dataset(path: str | Path, configs: list[str] | str | None = None) -> dict:
@@ -271,6 +294,9 @@ def load(repo_id_or_path: str | Path, config: str | None = None, split: str | No
     import datasets
 
     folder, repo_id = _resolve(repo_id_or_path, source)
+    if repo_id is None and revision is not None:
+        raise ParameterError(f"revision = {revision!r}: only for a Hub repo, but {folder} is a local folder (no "
+                             "revisions); drop revision, or pass source='hub'")
     if repo_id is not None:
         patterns = ["README.md", MANIFEST] + ([f"data/{config}/*"] if config else ["data/**"])
         folder = hub_snapshot(repo_id, "dataset", revision=revision, allow_patterns=patterns)
@@ -278,21 +304,16 @@ def load(repo_id_or_path: str | Path, config: str | None = None, split: str | No
     if config is None:
         config = manifest.get("default_config")
     verify_dataset(folder, [config] if config else None)
-    if config and "data_files" not in kwargs:
-        # this config's shards only: a partial snapshot lacks the other configs' files, which datasets would
-        # otherwise resolve from the card too (DataFilesNotFoundError on a cold cache)
-        kwargs["data_files"] = _config_files(folder, manifest, config)
-    return datasets.load_dataset(str(folder), config, split=split, **kwargs)
-
-
-def _config_files(folder: Path, manifest: dict, config: str) -> dict[str, list[str]]:
-    """``{split: [shard paths]}`` of one config, from the manifest (splits in file order)."""
+    # exactly the verified shards of the manifest, never the card's data_files globs (which could name any file)
     files: dict[str, list[str]] = {}
     for rel, entry in sorted(manifest["files"].items()):
-        if entry.get("config") == config:
-            split = entry.get("split") or Path(rel).name.split("-")[0]
-            files.setdefault(split, []).append(str(Path(folder) / rel))
-    return files
+        if entry["config"] == config:
+            files.setdefault(entry["split"], []).append(str(Path(folder) / rel))
+    order = list((manifest.get("configs") or {}).get(config) or files)
+    data_files = {s: files[s] for s in order if s in files}
+    if split is not None and str(split).split("[")[0] not in data_files:
+        raise RepoNotFoundError(f"split = {split!r}: {config} has splits {list(data_files)}")
+    return datasets.load_dataset("parquet", data_files=data_files, split=split, **kwargs)
 
 
 def hub_snapshot(repo_id: str, repo_type: str = "dataset", **kwargs) -> Path:

@@ -86,6 +86,9 @@ def _rerecord(folder: Path) -> None:
     record = json.loads((folder / "qchaos.json").read_text())
     data = (folder / "model.safetensors").read_bytes()
     record["weights"].update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    from modeling.hub_model import record_digest
+
+    record["record_sha256"] = record_digest(record)  # a consistent record, as a buggy writer would leave it
     (folder / "qchaos.json").write_text(json.dumps(record))
 
 
@@ -199,11 +202,17 @@ def test_checkpoint_of_another_class_or_shape_is_refused(tmp_path):
                    r"checkpoint, the model expects \[7, 4\]")
     with pytest.raises(ValueError, match=shape_error):  # a keyword argument overriding config.json
         TinyNet.from_pretrained(folder, n_hidden=7)
-    config = json.loads((folder / "config.json").read_text())
+    original = (folder / "config.json").read_text()
+    config = json.loads(original)
     (folder / "config.json").write_text(json.dumps({**config, "n_hidden": 7}))  # config.json disagrees with weights
-    with pytest.raises(ValueError, match=shape_error):
+    with pytest.raises(ModelIntegrityError, match=r"config.json: differs from the sha256 qchaos.json records"):
+        TinyNet.from_pretrained(folder)  # qchaos.json records config.json's sha256
+    record = json.loads((folder / "qchaos.json").read_text())
+    (folder / "qchaos.json").write_text(json.dumps({k: v for k, v in record.items()
+                                                       if k not in ("config_sha256", "record_sha256")}))
+    with pytest.raises(ValueError, match=shape_error):  # an older record: the shapes are still checked
         TinyNet.from_pretrained(folder)
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "config.json").write_text(original)
     assert outputs(TinyNet.from_pretrained(folder)) == outputs(make_tiny())
 
     # the architecture in the code changed since the checkpoint was saved (simulated on the checkpoint's side)
