@@ -454,7 +454,7 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
     configs_yaml = []
     infos = {}
     state_cfg = STATE_CONFIG[system]
-    for i, cfg in enumerate((state_cfg, "spectra")):
+    for i, cfg in enumerate(feats):
         names = [s for s in SPLIT_ORDER if splits[cfg].get(s)]
         entry = {"config_name": cfg,
                  "data_files": [{"split": s, "path": f"data/{cfg}/{s}-*.parquet"} for s in names]}
@@ -466,7 +466,7 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
             sd.add(SplitInfo(name=s, num_bytes=nbytes[cfg][s], num_examples=splits[cfg][s]))
         infos[cfg] = DatasetInfo(features=feats[cfg], splits=sd, dataset_size=sum(nbytes[cfg].values()),
                                  download_size=sum(f["size"] for f in files.values() if f["config"] == cfg))
-    n_rows = sum(splits[state_cfg].values())
+    n_rows = sum(splits[state_cfg].values()) if state_cfg in feats else 0
     tags = ["physics", "quantum-chaos", "exact-diagonalization"] + (
         ["integrability", "eigenstates", "wavefunctions", "level-statistics"] if system == "twobody"
         else ["quantum-maps", "localization", "resonances", "open-systems", "husimi"])
@@ -480,8 +480,8 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
     cfg_dict = dict(src.attrs["config"])
     params = "\n".join(f"| `{k}` | {_md_value(v)} |" for k, v in cfg_dict.items())
     split_rows = []
-    label_names = feats[state_cfg]["label"].names
-    for cfg in (state_cfg, "spectra"):
+    label_names = feats[state_cfg]["label"].names if state_cfg in feats else []
+    for cfg in feats:
         for s in SPLIT_ORDER:
             if splits[cfg].get(s):
                 lab = labels.get(cfg, {}).get(s, {})
@@ -502,7 +502,7 @@ def _render_card(system: str, src: _Source, repo_id: str, feats: dict, splits: d
         missing="\n".join(missing), split_rule=_split_rule(system, seed, held_desc), split_seed=seed,
         split_rows="\n".join(split_rows), file_rows=file_rows, image_size=cfg_dict.get("image_size"),
         basis_factor=cfg_dict.get("basis_factor"),
-        n_states=n_rows,
+        n_states=n_rows, default_config=next(iter(feats)),
     )
     text = str(card)
     return text if text.endswith("\n") else text + "\n"
@@ -515,14 +515,16 @@ def _write_repo(system: str, src: _Source, staging: Path, repo_id: str, held: se
 
     from qchaos.hub import MANIFEST, MANIFEST_FORMAT, sha256_file
 
-    feats = features(system, src.attrs["config"]["image_size"])
+    all_feats = features(system, src.attrs["config"]["image_size"])
     codes = _state_split_codes(system, src, held, split_seed)
+    # the published configs: a spectra-only store (no point stores states) has no state config
+    feats = {cfg: f for cfg, f in all_feats.items() if cfg != STATE_CONFIG[system] or any(map(len, codes.values()))}
     rows = _twobody_rows if system == "twobody" else _tribaker_rows
     schemas = {cfg: f.arrow_schema for cfg, f in feats.items()}
     writers: dict[tuple[str, str], _SplitWriter] = {}
     try:
         bar = tqdm(total=len(src.present), desc=f"publish {system}", unit="pt", disable=not progress)
-        for cfg, table, split_codes in rows(src, feats, codes, held):
+        for cfg, table, split_codes in rows(src, all_feats, codes, held):
             for code in np.unique(split_codes):
                 split = SPLIT_ORDER[int(code)]
                 w = writers.get((cfg, split))
@@ -553,7 +555,7 @@ def _write_repo(system: str, src: _Source, staging: Path, repo_id: str, held: se
             except Exception:  # noqa: BLE001
                 pass
         raise
-    if not splits[STATE_CONFIG[system]].get("train"):
+    if STATE_CONFIG[system] in feats and not splits[STATE_CONFIG[system]].get("train"):
         raise ValueError(f"store = {src.path}: no state left for the train split (stored states: "
                          f"{sum(splits[STATE_CONFIG[system]].values())})")
     card = _render_card(system, src, repo_id, feats, splits, labels, nbytes, files, held_desc, split_seed)
@@ -561,7 +563,7 @@ def _write_repo(system: str, src: _Source, staging: Path, repo_id: str, held: se
     manifest = {
         "format": MANIFEST_FORMAT, "repo_id": repo_id, "system": system, "preset": src.attrs.get("preset"),
         "config_hash": src.attrs.get("config_hash"), "config": src.attrs.get("config"),
-        "default_config": STATE_CONFIG[system],
+        "default_config": next(iter(feats)),
         "configs": {cfg: {s: splits[cfg][s] for s in SPLIT_ORDER if s in splits[cfg]} for cfg in feats},
         "split_seed": split_seed, "holdout": sorted(held), "missing_points": src.missing, "files": files,
         "card_sha256": sha256_file(staging / "README.md"),

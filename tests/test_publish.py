@@ -445,3 +445,31 @@ def test_push_and_load_from_hub(published, stores, tmp_path):
 
 if __name__ == "__main__":  # the client subprocess of the tests above
     _client_main(sys.argv[1], json.loads(sys.argv[2]))
+
+
+def test_spectra_only_store_publishes_one_config(tmp_path):
+    """A two-atom store without images (the level-statistics presets) publishes its spectra alone: one config,
+    the default, every row of the store, a card that offers no image config."""
+    import json
+
+    from generation.presets import TwobodyConfig
+    from generation.publish import publish
+    from generation.store import PointStore
+    from generation.sweep import run_sweep
+    from generation.twobody.generate import compute_point
+    from qchaos.hub import load
+
+    config = TwobodyConfig(etas=(0.5, 1 / 3), levels=40, window=None)
+    store = tmp_path / "spectra.zarr"
+    run_sweep(PointStore.open(store, "twobody", "tiny", config.to_dict()), config.points(), compute_point, workers=0,
+              progress=False)
+    folder = tmp_path / "hub" / "datasets" / "qchaos" / "spectra-only"
+    publish("twobody", store, "qchaos/spectra-only", out=folder)
+    manifest = json.loads((folder / "data" / "manifest.json").read_text())
+    assert manifest["default_config"] == "spectra" and list(manifest["configs"]) == ["spectra"]
+    assert not (folder / "data" / "wavefunctions").exists()
+    card = (folder / "README.md").read_text()
+    assert "this preset stores no eigenstate images" in card and '"wavefunctions"' not in card
+    rows = load(folder, "spectra", "train")
+    assert sorted(rows["eta"]) == sorted(config.etas) and all(len(e) == 40 for e in rows["energy"])
+    assert sorted(rows["label"]) == [0, 1]  # 1/3 integrable
