@@ -16,7 +16,7 @@ from generation.presets import TribakerConfig, TwobodyConfig, parse_etas
 from generation.store import PointResult, PointStore
 from qchaos.errors import IntegrityError, NumericalError, ParameterError
 
-TINY = dict(etas=(0.5,), levels=60, window=(10, 29), image_size=16)
+TINY = dict(etas=(0.5,), levels=60, window=(10, 29), image_size=16, rough_images=True)
 
 
 # -- sizes without bounds --------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def tiny_dataset(tmp_path_factory):
     from generation.twobody.generate import compute_point
 
     root = tmp_path_factory.mktemp("nan")
-    config = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16)
+    config = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
     store = PointStore.open(root / "s.zarr", "twobody", "test", config.to_dict())
     run_sweep(store, config.points(), compute_point, workers=0, progress=False)
     return publish("twobody", root / "s.zarr", "qchaos/nan", out=root / "hub" / "datasets" / "qchaos" / "nan").path

@@ -32,7 +32,7 @@ from qchaos.atomic import recover, writer_lock
 from qchaos.errors import EnvironmentFault, IntegrityError
 from qchaos.hub import MANIFEST, sha256_file, verify_dataset
 
-TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16)
+TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
 KEYS = list(TINY.points())
 
 
