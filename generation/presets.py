@@ -377,7 +377,8 @@ class TribakerConfig:
             estimate = 4 * 16.0 * (n_max / 2) ** 2 + 2.0**26 + 4.0 * self.sample * self.image_size ** 2
         else:  # dense complex propagator, right and left eigenvectors, LAPACK work space: ~10 N x N matrices
             estimate = 10 * 16.0 * n_max ** 2 + 4.0 * 2 * self.per_side * self.image_size ** 2
-        check_memory(estimate, f"N_max = {n_max}", "--N0 or --K")
+        where = f"N_max = {n_max}" if self.N_values else f"N_max = N0 + 3 (K - 1) = {n_max}"
+        check_memory(estimate, where, "--N0 or --K")
 
     def _check_sampled(self) -> None:
         n_min = min(self.dimensions)

@@ -205,7 +205,7 @@ def test_failing_point_names_its_key_and_the_others_are_saved(tmp_path, monkeypa
 
     out = tmp_path / "fail.zarr"
     argv = ["generate", "twobody", "--eta", "0.25,0.5,0.75", "--levels", "60", "--window", "10", "29",
-            "--image-size", "16", "--out", str(out), "--workers", "0", "--quiet"]
+            "--image-size", "16", "--rough-images", "--out", str(out), "--workers", "0", "--quiet"]
     assert main(argv) == 1
     msg = capsys.readouterr().err
     assert "eta0.5000000000: ArithmeticError: boom at eta 0.5" in msg and "1 of 3 points failed" in msg
@@ -294,6 +294,7 @@ def _alive_in_group(pgid: int) -> list[int]:
 def test_kill_and_resume_gives_the_uninterrupted_store(resume_ref, tmp_path):
     out = tmp_path / "killed.zarr"
     cmd = _qchaos() + ["generate", "twobody", "--eta", RESUME_ETAS, "--levels", "60", "--window", "10", "29",
+                       "--rough-images",
                        "--image-size", "16", "--out", str(out), "--workers", "1"]
     log = tmp_path / "first.log"
     with open(log, "wb") as fh:
