@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .basis import PARITIES, Basis, basis_by_count, check_count, check_g, parse_eta, rank_levels, tie_groups
-from .eigensolve import METHODS, block_eigh
+from .effective import Elimination, self_consistent
+from .eigensolve import METHODS, block_eigh, dense_eigvalsh
 from .hamiltonian import BlockHamiltonian
 
 MIN_BASIS = 1600
@@ -42,6 +43,13 @@ DEGENERACY_RTOL = 1e-9
 
 RICHARDSON_FACTOR = 4
 """Ratio of the two basis sizes used for extrapolation (error ~ dim^-1/2 => E = 2 E(4d) - E(d))."""
+
+SCHEMES = ("effective", "richardson")
+"""Convergence schemes of :func:`solve_spectrum`: one basis with the eliminated high-energy states
+(``effective.py``, default) or Richardson over bases d and 4 d (the reference and fallback)."""
+
+GRID_POINTS = 3
+"""Energies E_j at which ``H_eff(E_j)`` is diagonalised (scheme "effective"): 0, E_top / 2, E_top."""
 
 
 def parse_parity(parity: str) -> tuple[int, ...]:
@@ -167,7 +175,8 @@ def _levels_below(ham: BlockHamiltonian, energy: float, method: str, seed: int) 
 
 
 def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
-                   extrapolate: bool = True, method: str = "auto", seed: int = 0) -> Spectrum:
+                   extrapolate: bool = True, method: str = "auto", seed: int = 0, scheme: str = "effective",
+                   client=None) -> Spectrum:
     """The ``n_levels`` lowest levels (over both parities, or of one parity block).
 
     Level numbers always rank over both parities, so with a single parity the other block is solved too, up to
@@ -184,6 +193,13 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
             there (``top_rel_error``).
         method: eigen-solver, see :func:`generation.twobody.eigensolve.block_eigh`.
         seed: seed of the Lanczos start vectors (results agree to ~1e-12 for any seed).
+        scheme: how ``extrapolate`` converges the energies: ``"effective"`` (default; one basis, the states above
+            the cutoff eliminated exactly through the energy-dependent coupling G(E), see ``effective.py``;
+            dense diagonalisation of each parity block at ``GRID_POINTS`` energies, error estimate = change from
+            the two-point to the three-point self-consistent solution) or ``"richardson"`` (bases d and 4 d).
+        client: a ``dask.distributed.Client``: the independent dense solves of scheme "effective" (one per parity
+            block and grid energy) run as tasks on its workers; results are bit-for-bit those of one process with
+            the workers' BLAS thread count. ``None``: in this process. Ignored by scheme "richardson".
     """
     eta = parse_eta(eta)
     g = check_g(g)
@@ -193,8 +209,12 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         raise ValueError(f"method = {method!r}: must be one of {METHODS}")
     if not basis_factor >= 1.25:
         raise ValueError(f"basis_factor = {basis_factor}: must be >= 1.25 (basis states per level wanted)")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme = {scheme!r}: must be one of {SCHEMES}")
     per_parity = 2 if len(codes) == 1 else 1
     basis = basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
+    if scheme == "effective" and extrapolate and g != 0.0:
+        return _solve_effective(basis, g, n_levels, codes, method, client)
     blocks = {c: BlockHamiltonian(basis.block(c), g) for c in (0, 1)}
     if len(codes) == 2:
         raw = _lowest_per_block(blocks, n_levels, method, seed)
@@ -257,6 +277,99 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     return Spectrum(eta=eta, g=g, energy=energy[keep], error=error[keep], level=level[keep],
                     basis_size=basis.dim, e_cut=basis.e_cut, extrapolated=bool(extrapolate and g != 0.0),
                     top_rel_error=top_err, **out)
+
+
+def _block_levels(block: Basis, g: float, e_cut: float, energy, k: int, method: str) -> np.ndarray:
+    """Task: the ``k`` lowest eigenvalues of one block's raw H (``energy`` None) or of ``H_eff(energy)``."""
+    h = BlockHamiltonian(block, g).dense() if energy is None else Elimination(block, g, e_cut).dense(energy)
+    return dense_eigvalsh(h, k, torch=method == "torch")
+
+
+def _run(tasks: list[tuple], client) -> list[np.ndarray]:
+    """Run ``_block_levels`` tasks in this process or on the workers of a Dask client (results in task order)."""
+    if client is None:
+        return [_block_levels(*t) for t in tasks]
+    futures = [client.submit(_block_levels, *t, pure=False) for t in tasks]
+    return client.gather(futures)
+
+
+def _solve_effective(basis: Basis, g: float, n_levels: int, codes: tuple[int, ...], method: str,
+                     client) -> Spectrum:
+    """Scheme "effective" of :func:`solve_spectrum` (one basis, self-consistent effective interaction)."""
+    blocks = {c: basis.block(c) for c in (0, 1)}
+    raw_all = dict(zip((0, 1), _run([(blocks[c], g, basis.e_cut, None, blocks[c].dim, method) for c in (0, 1)],
+                                    client)))
+    if len(codes) == 2:
+        merged = np.sort(np.concatenate([raw_all[0], raw_all[1]]))
+        if merged.size < n_levels:
+            raise ValueError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
+        cut = merged[n_levels - 1]
+    else:
+        (c,) = codes
+        if n_levels > blocks[c].dim:
+            raise ValueError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
+        cut = raw_all[c][n_levels - 1]
+    # converged levels lie below their raw (variational) values: keep every raw level up to a margin above the cut
+    k = {c: max(1, int(np.searchsorted(raw_all[c], cut * 1.02 + 1.0, side="right"))) for c in (0, 1)}
+    raw = {c: raw_all[c][:k[c]] for c in (0, 1)}
+    e_q = min(Elimination(blocks[c], g, basis.e_cut).e_q for c in (0, 1))
+    top = min(max(raw[0][-1], raw[1][-1]), 0.999 * e_q)
+    grid = np.linspace(0.0, top, GRID_POINTS)
+    tasks = [(blocks[c], g, basis.e_cut, float(e), k[c], method) for c in (0, 1) for e in grid]
+    lam = _run(tasks, client)
+    energy, error = {}, {}
+    for i, c in enumerate((0, 1)):
+        lam_c = np.array(lam[i * GRID_POINTS:(i + 1) * GRID_POINTS])
+        energy[c] = self_consistent(grid, lam_c)
+        coarse = self_consistent(grid[[0, -1]], lam_c[[0, -1]])
+        error[c] = np.abs(energy[c] - coarse)
+    hz, paired = {}, {}
+    for c in (0, 1):
+        # horizontal levels are exact in every H_eff (interpolated to rounding); the others move down by different
+        # amounts and may pass them, so the raw level paired with the k-th converged non-horizontal level is the
+        # k-th raw non-horizontal level (as in Richardson's pairing)
+        ham = BlockHamiltonian(blocks[c], g)
+        hz[c] = _is_horizontal(ham, energy[c])
+        error[c][hz[c]] = 0.0
+        raw_free = raw[c][~_is_horizontal(ham, raw[c])]
+        paired[c] = np.full(k[c], np.nan)
+        paired[c][hz[c]] = energy[c][hz[c]]
+        n_free = min(int((~hz[c]).sum()), raw_free.size)
+        paired[c][np.flatnonzero(~hz[c])[:n_free]] = raw_free[:n_free]
+    raw = paired
+    return _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated=True,
+                     top_error=None)
+
+
+def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated, top_error):
+    """Rank the per-block levels over both parities and keep the ``n_levels`` asked for (a ``Spectrum``)."""
+    cols = {k: [] for k in ("raw", "energy", "error", "parity", "n", "m", "block_index", "horizontal")}
+    for c in (0, 1):
+        blk = basis.block(c)
+        k = raw[c].size
+        cols["raw"].append(raw[c])
+        cols["energy"].append(energy[c])
+        cols["error"].append(error[c])
+        cols["parity"].append(np.full(k, c, np.int8))
+        cols["n"].append(blk.n[:k])
+        cols["m"].append(blk.m[:k])
+        cols["block_index"].append(np.arange(k, dtype=np.int64))
+        cols["horizontal"].append(hz[c])
+    a = {k: np.concatenate(v) for k, v in cols.items()}
+    order = rank_levels(a["energy"], a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
+    level = np.empty(order.size, np.int64)
+    level[order] = np.arange(1, order.size + 1)
+    if len(codes) == 2:
+        keep = order[:n_levels]
+    else:
+        keep = order[a["parity"][order] == codes[0]][:n_levels]
+    free_keep = keep[~a["horizontal"][keep]]
+    top = free_keep[-1] if free_keep.size else keep[-1]
+    if top_error is None:
+        top_error = float(a["error"][top] / abs(a["energy"][top])) if g else 0.0
+    out = {k: v[keep] for k, v in a.items()}
+    return Spectrum(eta=basis.eta, g=g, level=level[keep], basis_size=basis.dim, e_cut=basis.e_cut,
+                    extrapolated=extrapolated, top_rel_error=top_error, **out)
 
 
 def block_index_range(spectrum: Spectrum, level_lo: int, level_hi: int) -> dict[int, tuple[int, int]]:
@@ -352,5 +465,5 @@ def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, me
         pad *= 2
 
 
-__all__ = ["Spectrum", "solve_spectrum", "eigenstates", "near_exact", "resolve_degeneracies", "degenerate_groups",
+__all__ = ["Spectrum", "solve_spectrum", "SCHEMES", "eigenstates", "near_exact", "resolve_degeneracies", "degenerate_groups",
            "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
