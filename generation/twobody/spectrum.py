@@ -317,25 +317,29 @@ def _solve_effective(basis: Basis, g: float, n_levels: int, codes: tuple[int, ..
     grid = np.linspace(0.0, top, GRID_POINTS)
     tasks = [(blocks[c], g, basis.e_cut, float(e), k[c], method) for c in (0, 1) for e in grid]
     lam = _run(tasks, client)
-    energy, error = {}, {}
+    energy, error, hz, paired = {}, {}, {}, {}
     for i, c in enumerate((0, 1)):
-        lam_c = np.array(lam[i * GRID_POINTS:(i + 1) * GRID_POINTS])
-        energy[c] = self_consistent(grid, lam_c)
-        coarse = self_consistent(grid[[0, -1]], lam_c[[0, -1]])
-        error[c] = np.abs(energy[c] - coarse)
-    hz, paired = {}, {}
-    for c in (0, 1):
-        # horizontal levels are exact in every H_eff (interpolated to rounding); the others move down by different
-        # amounts and may pass them, so the raw level paired with the k-th converged non-horizontal level is the
-        # k-th raw non-horizontal level (as in Richardson's pairing)
+        # horizontal levels are exact in every H_eff; the others move with E and may pass them, so the ordered
+        # non-horizontal levels are interpolated alone and the exact horizontal ones put back
         ham = BlockHamiltonian(blocks[c], g)
-        hz[c] = _is_horizontal(ham, energy[c])
-        error[c][hz[c]] = 0.0
+        free = [e[~_is_horizontal(ham, e)] for e in lam[i * GRID_POINTS:(i + 1) * GRID_POINTS]]
+        n_free = min(f.size for f in free)
+        lam_c = np.array([f[:n_free] for f in free])
+        e_free = self_consistent(grid, lam_c)
+        err_free = np.abs(e_free - self_consistent(grid[[0, -1]], lam_c[[0, -1]]))
+        h = ham.horizontal.energy
+        h = h[h <= e_free[-1]] if e_free.size else h[:0]
+        e_all = np.concatenate([e_free, h])
+        order = np.argsort(e_all, kind="stable")
+        energy[c] = e_all[order]
+        error[c] = np.concatenate([err_free, np.zeros(h.size)])[order]
+        hz[c] = np.concatenate([np.zeros(e_free.size, bool), np.ones(h.size, bool)])[order]
+        # the raw level paired with the k-th converged non-horizontal level is the k-th raw non-horizontal one
         raw_free = raw[c][~_is_horizontal(ham, raw[c])]
-        paired[c] = np.full(k[c], np.nan)
+        paired[c] = np.full(energy[c].size, np.nan)
         paired[c][hz[c]] = energy[c][hz[c]]
-        n_free = min(int((~hz[c]).sum()), raw_free.size)
-        paired[c][np.flatnonzero(~hz[c])[:n_free]] = raw_free[:n_free]
+        m = min(int((~hz[c]).sum()), raw_free.size)
+        paired[c][np.flatnonzero(~hz[c])[:m]] = raw_free[:m]
     raw = paired
     return _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated=True,
                      top_error=None)
