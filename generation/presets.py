@@ -66,7 +66,8 @@ class TwobodyConfig:
         image_size: grid points per axis P of the images [choice: 100 -> Delta = 0.01].
         image_etas: mass ratios that get images (empty = all of ``etas``).
         basis_factor: basis states per level (ED accuracy; Richardson with a 4x basis on top).
-        extrapolate: store Richardson-extrapolated energies (else raw ED).
+        extrapolate: store converged energies (else raw ED).
+        scheme: how they are converged: "effective" (one basis, high-energy states eliminated) or "richardson".
         seed: seed of every random choice (Lanczos start vectors).
     """
 
@@ -78,6 +79,7 @@ class TwobodyConfig:
     image_etas: tuple[float, ...] = ()
     basis_factor: float = 2.0
     extrapolate: bool = True
+    scheme: str = "effective"
     seed: int = 0
 
     def __post_init__(self):
@@ -114,7 +116,7 @@ class TwobodyConfig:
             self.point_key(eta): {
                 "eta": eta, "g": self.g, "levels": self.levels, "window": list(self.window) if eta in with_images
                 else None, "image_size": self.image_size, "basis_factor": self.basis_factor,
-                "extrapolate": self.extrapolate, "seed": self.seed,
+                "extrapolate": self.extrapolate, "scheme": self.scheme, "seed": self.seed,
             }
             for eta in self.etas
         }

@@ -87,3 +87,19 @@ def test_parallel_solves_equal_in_process():
         par = solve_spectrum(0.6, 10.0, 300, client=client)
     for name in ("energy", "raw", "error", "level", "parity", "horizontal"):
         np.testing.assert_array_equal(getattr(par, name), getattr(ref, name))
+
+
+def test_eigenstates_pair_with_raw_levels():
+    """block_index points at the raw ED eigenvector paired with each converged level (horizontal ones included)."""
+    from generation.twobody.hamiltonian import BlockHamiltonian
+    from generation.twobody.spectrum import eigenstates
+
+    spec = solve_spectrum("1/3", 50.0, 120, basis_factor=1.5)
+    rows, basis, vectors = eigenstates(spec, 1, 120)
+    assert spec.horizontal[rows].sum() > 5
+    for c in (0, 1):
+        sel = spec.parity[rows] == c
+        ham = BlockHamiltonian(basis.block(c), spec.g)
+        v = vectors[sel][:, basis.parity == c].T
+        resid = ham.matvec(v) - v * spec.raw[rows][sel]
+        assert np.max(np.linalg.norm(resid, axis=0)) < 1e-7 * np.max(spec.raw)

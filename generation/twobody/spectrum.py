@@ -317,7 +317,7 @@ def _solve_effective(basis: Basis, g: float, n_levels: int, codes: tuple[int, ..
     grid = np.linspace(0.0, top, GRID_POINTS)
     tasks = [(blocks[c], g, basis.e_cut, float(e), k[c], method) for c in (0, 1) for e in grid]
     lam = _run(tasks, client)
-    energy, error, hz, paired = {}, {}, {}, {}
+    energy, error, hz, paired, index = {}, {}, {}, {}, {}
     for i, c in enumerate((0, 1)):
         # horizontal levels are exact in every H_eff; the others move with E and may pass them, so the ordered
         # non-horizontal levels are interpolated alone and the exact horizontal ones put back
@@ -335,18 +335,24 @@ def _solve_effective(basis: Basis, g: float, n_levels: int, codes: tuple[int, ..
         error[c] = np.concatenate([err_free, np.zeros(h.size)])[order]
         hz[c] = np.concatenate([np.zeros(e_free.size, bool), np.ones(h.size, bool)])[order]
         # the raw level paired with the k-th converged non-horizontal level is the k-th raw non-horizontal one
-        raw_free = raw[c][~_is_horizontal(ham, raw[c])]
+        # (horizontal ones with themselves); block_index is the paired raw level's index (its ED eigenvector)
+        hz_raw = _is_horizontal(ham, raw[c])
+        free_idx, h_idx = np.flatnonzero(~hz_raw), np.flatnonzero(hz_raw)
         paired[c] = np.full(energy[c].size, np.nan)
-        paired[c][hz[c]] = energy[c][hz[c]]
-        m = min(int((~hz[c]).sum()), raw_free.size)
-        paired[c][np.flatnonzero(~hz[c])[:m]] = raw_free[:m]
+        index[c] = np.arange(energy[c].size, dtype=np.int64)  # beyond the raw levels: position (not asked for)
+        for mask, idx in ((~hz[c], free_idx), (hz[c], h_idx)):
+            m = min(int(mask.sum()), idx.size)
+            paired[c][np.flatnonzero(mask)[:m]] = raw[c][idx[:m]]
+            index[c][np.flatnonzero(mask)[:m]] = idx[:m]
     raw = paired
-    return _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated=True,
-                     top_error=None)
+    return _assemble(basis, g, n_levels, codes, raw, energy, error, hz, index)
 
 
-def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated, top_error):
-    """Rank the per-block levels over both parities and keep the ``n_levels`` asked for (a ``Spectrum``)."""
+def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, index):
+    """Rank the per-block levels over both parities and keep the ``n_levels`` asked for (a ``Spectrum``).
+
+    Per block c: ``raw``, ``energy``, ``error`` (k_c,), ``hz`` horizontal flags, ``index`` the block index of each
+    level (its raw ED eigenvector, and its non-interacting label (n, m) as the tie key)."""
     cols = {k: [] for k in ("raw", "energy", "error", "parity", "n", "m", "block_index", "horizontal")}
     for c in (0, 1):
         blk = basis.block(c)
@@ -355,9 +361,9 @@ def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated, t
         cols["energy"].append(energy[c])
         cols["error"].append(error[c])
         cols["parity"].append(np.full(k, c, np.int8))
-        cols["n"].append(blk.n[:k])
-        cols["m"].append(blk.m[:k])
-        cols["block_index"].append(np.arange(k, dtype=np.int64))
+        cols["n"].append(blk.n[index[c]])
+        cols["m"].append(blk.m[index[c]])
+        cols["block_index"].append(index[c])
         cols["horizontal"].append(hz[c])
     a = {k: np.concatenate(v) for k, v in cols.items()}
     order = rank_levels(a["energy"], a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
@@ -369,11 +375,10 @@ def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, extrapolated, t
         keep = order[a["parity"][order] == codes[0]][:n_levels]
     free_keep = keep[~a["horizontal"][keep]]
     top = free_keep[-1] if free_keep.size else keep[-1]
-    if top_error is None:
-        top_error = float(a["error"][top] / abs(a["energy"][top])) if g else 0.0
+    top_error = float(a["error"][top] / abs(a["energy"][top])) if g else 0.0
     out = {k: v[keep] for k, v in a.items()}
     return Spectrum(eta=basis.eta, g=g, level=level[keep], basis_size=basis.dim, e_cut=basis.e_cut,
-                    extrapolated=extrapolated, top_rel_error=top_error, **out)
+                    extrapolated=True, top_rel_error=top_error, **out)
 
 
 def block_index_range(spectrum: Spectrum, level_lo: int, level_hi: int) -> dict[int, tuple[int, int]]:
