@@ -103,3 +103,11 @@ def test_eigenstates_pair_with_raw_levels():
         v = vectors[sel][:, basis.parity == c].T
         resid = ham.matvec(v) - v * spec.raw[rows][sel]
         assert np.max(np.linalg.norm(resid, axis=0)) < 1e-7 * np.max(spec.raw)
+
+
+def test_horizontal_levels_complete_at_the_top():
+    """Regression: a horizontal level of one parity above that block's last interpolated level is still counted."""
+    spec = solve_spectrum("1", 10.0, 200, basis_factor=1.5)
+    ba = bethe_levels("1", 10.0, 200)
+    assert spec.horizontal.sum() == ba.horizontal.sum()
+    assert np.max(np.abs(spec.energy - ba.energy) / ba.energy) < 1e-6

@@ -328,7 +328,7 @@ def _solve_effective(basis: Basis, g: float, n_levels: int, codes: tuple[int, ..
         e_free = self_consistent(grid, lam_c)
         err_free = np.abs(e_free - self_consistent(grid[[0, -1]], lam_c[[0, -1]]))
         h = ham.horizontal.energy
-        h = h[h <= e_free[-1]] if e_free.size else h[:0]
+        h = h[h <= raw[c][-1] * (1 + 1e-12)]  # exact, complete up to the block's highest raw level
         e_all = np.concatenate([e_free, h])
         order = np.argsort(e_all, kind="stable")
         energy[c] = e_all[order]
