@@ -17,10 +17,11 @@ renormalised coupling. To leading order ``G ~ g_eff W`` with ``1/g_eff = 1/g + 2
 the one-parameter renormalisation of the contact coupling to the cutoff of Ernst, Hallwood, Gulliksen, Meyer and
 Brand, PRA 84, 023623 (2011) (their two-particle construction), which is level independent; keeping T(E) exact
 and solving the non-linear problem self-consistently is what makes one basis reach ~1e-6 (``docs/spectra.md``).
+``lambda_k(H_eff(E))`` at the exact (Bethe-ansatz) energy reproduces it to 1e-10..1e-9 (eta = 1/3, g = 10).
 
 Each row of U has +1 at ``f1 = |n - m|`` and -1 at ``f2 = n + m``. The Q states with a given ``f1`` form an
 infinite series in m; they are summed explicitly up to ``m <= K`` and the remainder by the midpoint rule with two
-terms of its asymptotic expansion (relative error < 1e-9 of T).
+terms of its asymptotic expansion (checked against a brute-force sum in ``tests/test_spectrum_effective.py``).
 
 Units hbar = L = mu = 1; energies as in ``basis.energy0``. Index order: frequencies as in ``Basis.frequencies``.
 """
@@ -137,60 +138,6 @@ class Elimination:
         h = self._outer(self.coupling(energy))
         h[np.diag_indices_from(h)] += self.block.e0
         return h
-
-    def linearised(self, energy: float) -> tuple[np.ndarray, np.ndarray]:
-        """The pencil ``(A, B)`` of ``H_eff(E) ~ H_eff(E_s) + (E - E_s) H_eff'(E_s)`` around ``E_s = energy``.
-
-        ``E psi = H_eff(E) psi`` to first order in ``E - E_s`` reads ``A psi = E B psi`` with
-        ``A = H_eff(E_s) - E_s H'``, ``B = 1 - H'`` and ``H' = U_P G' U_P^T``, ``G' = -G T' G`` (negative
-        semi-definite, so B is positive definite). Both dense (dim, dim).
-        """
-        g = self.coupling(energy)
-        dg = -g @ self.tail(energy, order=1) @ g
-        h1 = self._outer(0.5 * (dg + dg.T))
-        a = self.dense(energy) - energy * h1
-        b = -h1
-        b[np.diag_indices_from(b)] += 1.0
-        return a, b
-
-
-def count_below(el: "Elimination", s: float) -> int:
-    """Exact number of self-consistent levels ``E = lambda(H_eff(E))`` below ``s`` (s not a basis energy).
-
-    ``r(E) = lambda_k(H_eff(E)) - E`` decreases strictly, so the count is that of ``H_eff(s)`` below s:
-    ``#{E0 < s} - #{negative eigenvalues of G(s)^-1 + U^T (D - s)^-1 U}`` (Sylvester inertia, ``twobody.md`` §11).
-    """
-    d = el.block.e0
-    n0 = int(np.searchsorted(d, s))
-    if el.g == 0.0:
-        return n0
-    w = np.sqrt(el.g * el.block.weights)
-    # congruence with diag(w): w (G^-1 + U^T R U) w = 1 + w T w + w U^T R U w, same inertia
-    r = 1.0 / (d - s)
-    cols = el.block.trace_columns
-    F = el.F
-    flat = np.concatenate([cols[:, 0] * F + cols[:, 0], cols[:, 1] * F + cols[:, 1], cols[:, 0] * F + cols[:, 1],
-                           cols[:, 1] * F + cols[:, 0]])
-    m = np.bincount(flat, weights=np.concatenate([r, r, -r, -r]), minlength=F * F).reshape(F, F)
-    m = np.eye(F) + w[:, None] * (el.tail(s) + m) * w[None, :]
-    return n0 - int(np.sum(np.linalg.eigvalsh(m) < 0))
-
-
-def window_edges(e0: np.ndarray, e_top: float, e_q: float, windows: int) -> np.ndarray:
-    """Inner boundaries of ``windows`` energy windows over [0, e_top], denser towards the eliminated states.
-
-    Uniform in ``-log(e_q - E)`` (H_eff(E) varies like ``1 / (e_q - E)``); each boundary is moved to the midpoint
-    of the nearest gap between distinct basis energies ``e0`` (never on a pole of the count). Shape (windows - 1,).
-    """
-    x = np.linspace(-np.log(e_q), -np.log(max(e_q - e_top, 1e-9 * e_q)), windows + 1)[1:-1]
-    edges = e_q - np.exp(-x)
-    out = []
-    for e in edges:
-        j = int(np.clip(np.searchsorted(e0, e), 1, e0.size - 1))
-        while j < e0.size - 1 and e0[j] - e0[j - 1] <= 1e-9 * e0[j]:
-            j += 1
-        out.append(0.5 * (e0[j - 1] + e0[j]))
-    return np.array(sorted(set(out)))
 
 
 def self_consistent(grid: np.ndarray, lam: np.ndarray) -> np.ndarray:
