@@ -484,5 +484,5 @@ def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, me
         pad *= 2
 
 
-__all__ = ["Spectrum", "solve_spectrum", "SCHEMES", "eigenstates", "near_exact", "resolve_degeneracies", "degenerate_groups",
-           "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
+__all__ = ["Spectrum", "solve_spectrum", "SCHEMES", "eigenstates", "near_exact", "resolve_degeneracies",
+           "degenerate_groups", "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
