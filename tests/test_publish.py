@@ -208,7 +208,7 @@ def test_repo_layout_card_and_manifest(published):
     card = (tb.path / "README.md").read_text()
     for needle in ("license: cc-by-4.0", "config_name: wavefunctions", "config_name: spectra", "default: true",
                    "path: data/wavefunctions/train-*.parquet", "size_categories:", "- quantum-chaos",
-                   "array2_d:", "\\delta(x_1 - x_2)", "| `levels` | 60 |", "`3e4fde669623673b`",
+                   "array2_d:", "\\delta(x_1 - x_2)", "| `levels` | 60 |", "`3bb851acba497e09`",
                    "numpy.random.default_rng(42)", 'load_dataset("qchaos/twobody-tiny", "wavefunctions")',
                    manifest["files"]["data/wavefunctions/train-00000-of-00002.parquet"]["sha256"]):
         assert needle in card, needle

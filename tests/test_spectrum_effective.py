@@ -111,3 +111,12 @@ def test_horizontal_levels_complete_at_the_top():
     ba = bethe_levels("1", 10.0, 200)
     assert spec.horizontal.sum() == ba.horizontal.sum()
     assert np.max(np.abs(spec.energy - ba.energy) / ba.energy) < 1e-6
+
+
+def test_torch_double_precision_route_matches_lapack():
+    """method='torch' (torch.linalg.eigvalsh, float64, CUDA if present else CPU) gives the LAPACK levels."""
+    pytest.importorskip("torch")
+    ref = solve_spectrum(0.5, 10.0, 150, basis_factor=1.5)
+    got = solve_spectrum(0.5, 10.0, 150, basis_factor=1.5, method="torch")
+    np.testing.assert_allclose(got.energy, ref.energy, rtol=1e-11)
+    np.testing.assert_array_equal(got.level, ref.level)
