@@ -94,6 +94,10 @@ def _dn_etas() -> list[float]:
     return [round(float(np.tan(np.pi / (2 * n)) ** 2), 12) for n in range(2, 11)]
 
 
+SCHEMES = ("effective", "richardson")
+"""How converged two-atom energies are computed (``generation.twobody.spectrum.solve_spectrum``)."""
+
+
 # -- the image-quality rule of the two-atom datasets -----------------------------------------------------------------
 IMAGE_MIN_G = 100.0
 """Smallest g of stored eigenstate images: at g = 10 a fifth of the non-integrable states of levels 200-1199 are
@@ -163,7 +167,11 @@ class TwobodyConfig:
         image_size: grid points per axis P of the images [choice: 100 -> Delta = 0.01].
         image_etas: mass ratios that get images (empty = all of ``etas``).
         basis_factor: basis states per level (ED accuracy; Richardson with a 4x basis on top).
-        extrapolate: store Richardson-extrapolated energies (else raw ED).
+        extrapolate: store converged energies (else raw ED).
+        scheme: how they are converged: "effective" (one basis, the states above the cutoff eliminated exactly;
+            ``docs/spectra.md``) or "richardson" (bases d and 4d). The default "richardson" is what a config without
+            the field meant, so it is not recorded (stores and hashes made before the field stay valid); the presets
+            choose "effective" except ``paper-cnn``, the shipped checkpoints' data, whose hash must not change.
         seed: seed of every random choice (Lanczos start vectors).
         rough_images: store images that break :func:`image_quality_issues` anyway (tests and demonstrations only;
             recorded in the config, so the dataset card and every model trained on it show it). Without it such a
@@ -178,6 +186,7 @@ class TwobodyConfig:
     image_etas: tuple[float, ...] = ()
     basis_factor: float = 2.0
     extrapolate: bool = True
+    scheme: str = "richardson"
     seed: int = 0
     rough_images: bool = False
 
@@ -202,6 +211,8 @@ class TwobodyConfig:
         missing = [e for e in self.image_etas if e not in self.etas]
         if missing:
             raise ValueError(f"image_etas = {missing}: every image eta must also be in etas")
+        if self.scheme not in SCHEMES:
+            raise ParameterError(f"scheme = {self.scheme!r}: must be one of {list(SCHEMES)}")
         self._check_sizes()
         issues = image_quality_issues(self)
         if issues and not self.rough_images:
@@ -240,8 +251,11 @@ class TwobodyConfig:
         d = dataclasses.asdict(self)
         d["etas"], d["image_etas"] = list(self.etas), list(self.image_etas)
         d["window"] = None if self.window is None else list(self.window)
-        if not self.rough_images:  # the default is not recorded: stores and hashes of earlier configs stay valid
+        # defaults that earlier configs did not have are not recorded: their stores and hashes stay valid
+        if not self.rough_images:
             d.pop("rough_images")
+        if self.scheme == "richardson":
+            d.pop("scheme")
         return d
 
     def point_key(self, eta: float) -> str:
@@ -254,6 +268,7 @@ class TwobodyConfig:
                 "eta": eta, "g": self.g, "levels": self.levels, "window": list(self.window) if eta in with_images
                 else None, "image_size": self.image_size, "basis_factor": self.basis_factor,
                 "extrapolate": self.extrapolate, "seed": self.seed,
+                **({} if self.scheme == "richardson" else {"scheme": self.scheme}),
             }
             for eta in self.etas
         }
@@ -282,18 +297,18 @@ TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
     # mini spectra: ~1 minute on 2 cores; the mini ratios, 400 levels each, no images
     "mini": TwobodyConfig(
         etas=(0.1, 0.2, 0.25, 0.3, 0.32, 1 / 3, 0.34, 0.4, 0.5, 0.6, 0.75, 0.9, 0.95, 0.98, 1.0), g=10.0, levels=400,
-        window=None,
+        window=None, scheme="effective",
     ),
     # mini images: the physics of paper-cnn with fewer states (levels 200-699, 500 per ratio) at 64 x 64 (Nyquist
     # limit of that window: 54 at eta = 0.1); ~1-2 minutes on 2 cores. 250 states per ratio (levels 200-449) train
     # the density CNN to only 0.95-0.97 test accuracy, 500 to 0.99.
     "mini-images": TwobodyConfig(etas=_MINI_IMAGE_ETAS, g=100.0, levels=699, window=(200, 699), image_size=64,
-                                 basis_factor=8.0),
+                                 basis_factor=8.0, scheme="effective"),
     # the paper's coarse scan (Fig. 7): the 0.01 grid, the D_2n ratios and the fine-scan ratios, 1000 levels each
-    "paper": TwobodyConfig(etas=tuple(_paper_grid()), g=10.0, levels=1000, window=None),
+    "paper": TwobodyConfig(etas=tuple(_paper_grid()), g=10.0, levels=1000, window=None, scheme="effective"),
     # the paper's fine scans (Fig. 8) next to 1/3 and 1 with 5000 levels (the statistics use the first 1000, 3000
     # and 5000 of them)
-    "paper-fine": TwobodyConfig(etas=tuple(_fine_etas()), g=10.0, levels=5000, window=None),
+    "paper-fine": TwobodyConfig(etas=tuple(_fine_etas()), g=10.0, levels=5000, window=None, scheme="effective"),
     # the images of the density CNNs at the paper's scale: levels 200-1199 at 100 x 100, g = 100, 8 basis states
     # per level (see IMAGE_MIN_G, IMAGE_MIN_BASIS_FACTOR).
     # paper-cnn: the four training mass ratios (what the shipped checkpoints saw; a few minutes on 2 cores)
@@ -302,7 +317,7 @@ TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
     # paper-scan: the paper's eta grid with the same images, for accuracy / confidence against eta (Figs. 12-13);
     # from eta = 0.03: below it 100 x 100 pixels alias the heavy atom's nodes at level 1199 (Nyquist limit)
     "paper-scan": TwobodyConfig(etas=tuple(_paper_grid(0.03)), g=100.0, levels=1200, window=(200, 1199),
-                                image_size=100, basis_factor=8.0),
+                                image_size=100, basis_factor=8.0, scheme="effective"),
 }
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import scipy.sparse.linalg as spla
 
 from .hamiltonian import BlockHamiltonian
 
-METHODS = ("auto", "dense", "slice")
+METHODS = ("auto", "dense", "slice", "torch")
 _DENSE_DIM = 1200
 
 
@@ -61,6 +61,31 @@ def dense_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
     if k_hi - k_lo > 0.3 * ham.dim:
         return sla.eigvalsh(h, driver="evd", check_finite=False)[k_lo:k_hi], None
     return sla.eigvalsh(h, subset_by_index=[k_lo, k_hi - 1], driver="evr", check_finite=False), None
+
+
+def torch_eigvalsh(h: np.ndarray) -> np.ndarray:
+    """All eigenvalues (ascending) of a dense symmetric float64 array by ``torch.linalg.eigvalsh`` in double
+    precision: on the GPU when CUDA is available, else on the CPU (the same code path, for checks and benchmarks).
+    Raises ``EnvironmentFault`` when torch is not installed."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a dependency of the project
+        from qchaos.errors import EnvironmentFault
+        raise EnvironmentFault("method = 'torch': torch is not installed (pip install torch)") from exc
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.linalg.eigvalsh(torch.as_tensor(h, dtype=torch.float64, device=device)).cpu().numpy()
+
+
+def dense_eigvalsh(h: np.ndarray, k: int, torch: bool = False) -> np.ndarray:
+    """The ``k`` lowest eigenvalues of a dense symmetric (dim, dim) float64 array, ascending, shape (k,).
+
+    LAPACK (``evd`` for most of the spectrum, ``evr`` for a few), or torch double precision with ``torch=True``
+    (:func:`torch_eigvalsh`; also picked by ``block_eigh`` when a CUDA device is present)."""
+    if torch:
+        return torch_eigvalsh(h)[:k]
+    if k > 0.3 * h.shape[0]:
+        return sla.eigvalsh(h, driver="evd", check_finite=False, overwrite_a=True)[:k]
+    return sla.eigvalsh(h, subset_by_index=[0, k - 1], driver="evr", check_finite=False, overwrite_a=True)
 
 
 class _Slicer:
@@ -215,6 +240,8 @@ def block_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
     if method == "auto":
         dense = ham.dim <= _DENSE_DIM or ham.g < 0 or _torch_cuda() is not None
         method = "dense" if dense else "slice"
-    if method == "dense":
+    if method == "torch" and not vectors:
+        return torch_eigvalsh(ham.dense())[k_lo:k_hi], None
+    if method in ("dense", "torch"):
         return dense_eigh(ham, k_lo, k_hi, vectors)
     return slice_eigh(ham, k_lo, k_hi, vectors, seed=seed)

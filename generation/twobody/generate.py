@@ -23,7 +23,8 @@ def compute_point(params: dict) -> PointResult:
     """Compute one (eta, g) point; ``params`` as produced by ``TwobodyConfig.points()``."""
     eta, g = params["eta"], params["g"]
     spec = solve_spectrum(eta, g, params["levels"], basis_factor=params["basis_factor"],
-                          extrapolate=params["extrapolate"], seed=params.get("seed", 0))
+                          extrapolate=params["extrapolate"], seed=params.get("seed", 0),
+                          scheme=params.get("scheme", "richardson"))  # points made before the field: Richardson
     label = int(is_integrable(eta))
     arrays = {
         "spectrum/energy": spec.energy, "spectrum/raw": spec.raw, "spectrum/error": spec.error,
@@ -43,5 +44,6 @@ def compute_point(params: dict) -> PointResult:
         "eta": eta, "g": g, "label": label, "integrable": bool(label), "levels": int(params["levels"]),
         "basis_size": spec.basis_size, "e_cut": spec.e_cut, "top_rel_error": spec.top_rel_error,
         "extrapolated": spec.extrapolated, "horizontal_levels": int(spec.horizontal.sum()),
+        "scheme": params.get("scheme", "richardson"),
     }
     return PointResult(arrays, attrs)
