@@ -45,8 +45,8 @@ TITLE = "Time to a reliable verdict: CNN on eigenstates vs level statistics, cos
 PARAMS = {
     "tiny": {"etas": ["1/3", 0.5], "cnn_states": [1, 4], "stat_levels": [30, 80], "basis_factor": 2.0,
              "repeats": 1},
-    "mini": {"etas": [0.2, "1/3", 0.4, 0.6, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16, 32],
-             "stat_levels": [25, 50, 100, 200, 400, 800], "basis_factor": 2.0, "repeats": 1},
+    "mini": {"etas": [0.2, "1/3", 0.4, 0.6, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16],
+             "stat_levels": [50, 100, 200, 400, 800], "basis_factor": 2.0, "repeats": 2},
     "paper": {"etas": [0.1, 0.2, 0.3, "1/3", 0.4, 0.6, 0.8, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16, 32, 64],
               "stat_levels": [25, 50, 100, 200, 400, 800, 1600, 3200], "basis_factor": 2.0, "repeats": 2},
 }

@@ -28,7 +28,8 @@ MERGED = sorted([(e, "even") for e in EVEN] + [(e, "odd") for e in ODD])  # the 
 
 TINY_ARGS = ["--eta", "0.5,1", "--levels", "60", "--window", "10", "29", "--image-size", "16", "--rough-images",
              "--workers", "0"]
-TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
+TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True,
+                     scheme="effective")  # the mini preset's scheme, which the CLI starts from
 
 
 def _qchaos() -> list[str]:

@@ -24,9 +24,11 @@ from generation.sweep import run_sweep, task_key
 from generation.twobody.generate import compute_point
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
+TINY = TwobodyConfig(etas=(0.5, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True,
+                     scheme="effective")  # the mini preset's scheme, which the CLI starts from
 KILL_ETAS = "0.2,0.3,0.5,0.7"
-KILL = TwobodyConfig(etas=(0.2, 0.3, 0.5, 0.7), levels=60, window=(10, 29), image_size=16, rough_images=True)
+KILL = TwobodyConfig(etas=(0.2, 0.3, 0.5, 0.7), levels=60, window=(10, 29), image_size=16, rough_images=True,
+                     scheme="effective")
 GEN = ["generate", "twobody", "--levels", "60", "--window", "10", "29", "--image-size", "16", "--rough-images",
        "--quiet"]
 

@@ -30,7 +30,8 @@ KEYS = list(TINY.points())  # ["eta0.5000000000", "eta1.0000000000"]
 
 # kill and resume: 6 points of ~1 s each (a 1600-state basis dominates at 60 levels)
 RESUME_ETAS = "0.2,0.3,1/3,0.5,0.7,1"
-RESUME = TwobodyConfig(etas=(0.2, 0.3, 1 / 3, 0.5, 0.7, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
+RESUME = TwobodyConfig(etas=(0.2, 0.3, 1 / 3, 0.5, 0.7, 1.0), levels=60, window=(10, 29), image_size=16,
+                       rough_images=True, scheme="effective")  # the mini preset's scheme, which the CLI starts from
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -210,7 +211,8 @@ def test_failing_point_names_its_key_and_the_others_are_saved(tmp_path, monkeypa
     msg = capsys.readouterr().err
     assert "eta0.5000000000: ArithmeticError: boom at eta 0.5" in msg and "1 of 3 points failed" in msg
     assert "eta0.2500000000" not in msg and "eta0.7500000000" not in msg
-    config = TwobodyConfig(etas=(0.25, 0.5, 0.75), levels=60, window=(10, 29), image_size=16, rough_images=True)
+    config = TwobodyConfig(etas=(0.25, 0.5, 0.75), levels=60, window=(10, 29), image_size=16, rough_images=True,
+                           scheme="effective")
     store = PointStore.open(out, "twobody", "x", config.to_dict())
     assert store.completed() == {"eta0.2500000000", "eta0.7500000000"}
     np.testing.assert_array_equal(store.read("eta0.7500000000", "spectrum/energy"), [0.75, 1.75, 2.75])
