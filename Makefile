@@ -29,11 +29,12 @@ generate: install
 	$(BIN)/qchaos generate twobody --preset $(PRESET)
 	$(BIN)/qchaos generate tribaker --preset $(PRESET)
 
+# the paper preset takes hours: it resumes (finished experiments, training seeds and store points are kept)
 evaluate: install
-	$(BIN)/qchaos evaluate --preset $(PRESET)
+	$(BIN)/qchaos evaluate --preset $(PRESET) $(if $(filter paper,$(PRESET)),--resume)
 
 bench: install
 	$(BIN)/python -m benchmarks --preset $(PRESET)
 
 clean:
-	rm -rf $(VENV) data reports .pytest_cache dist build
+	rm -rf $(VENV) data reports/mini .pytest_cache dist build  # reports/paper is the committed reproduction

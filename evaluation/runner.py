@@ -87,7 +87,7 @@ def write_report(folder, previous: dict | None = None, targets: dict | None = No
 
 
 def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = True, progress: bool = True,
-             resources: Resources | None = None, params: dict | None = None) -> dict:
+             resources: Resources | None = None, params: dict | None = None, resume: bool = False) -> dict:
     """Run experiments of ``preset`` and write the report folder ``<out>/<preset>/``.
 
     Parameters:
@@ -99,6 +99,8 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         progress: progress bars and per-experiment timings on stdout.
         resources: the datasets / checkpoints provider (default ``Resources(preset, build=build)``).
         params: ``{name: {param: value}}`` overrides of the experiments' ``PARAMS[preset]``.
+        resume: keep the experiments that ``results.json`` already holds finished (status ok) with the same
+            parameters, and run only the others (a long run spread over several sittings).
 
     Returns the results document (also written as ``results.json``).
     """
@@ -130,6 +132,11 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         module = get_experiment(name)
         p = dict(module.PARAMS[preset])
         p.update(params.get(name, {}))
+        done = doc["experiments"].get(name) or {}
+        if resume and done.get("status") == "ok" and done.get("params") == to_jsonable(p):
+            if progress:
+                print(f"[{i}/{len(selected)}] {name}: finished earlier ({done.get('seconds')} s), kept", flush=True)
+            continue
         ctx = Context(name=name, preset=preset, params=p, out=folder, resources=resources, progress=progress)
         if progress:
             print(f"[{i}/{len(selected)}] {name}: {module.TITLE}", flush=True)

@@ -341,7 +341,7 @@ def _cmd_evaluate(args) -> int:
     if not args.no_build:
         _hub_writable()
     doc = evaluate(args.preset, args.names or None, out=args.out, build=not args.no_build,
-                   progress=not args.quiet)
+                   progress=not args.quiet, resume=args.resume)
     if doc["failed"]:
         print(f"qchaos: failed: experiment(s) {', '.join(doc['failed'])} did not finish; see "
               f"{Path(args.out) / args.preset / 'report.md'}", file=sys.stderr)
@@ -510,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-build", action="store_true",
                     help="never generate, publish or train: a missing dataset or checkpoint is an error")
     ev.add_argument("--list", action="store_true", help="list the experiments and exit")
+    ev.add_argument("--resume", action="store_true",
+                    help="keep the experiments results.json holds finished with the same parameters; run the rest")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_cmd_evaluate)
 

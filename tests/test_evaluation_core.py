@@ -162,6 +162,20 @@ def test_runner_writes_results_report_and_keeps_previous(tmp_path, fake_registry
     assert "alpha ran with y = 5" in (folder / "report.md").read_text()
 
 
+def test_runner_resume_keeps_finished_experiments(tmp_path, fake_registry, monkeypatch):
+    res = Resources("tiny", build=False, datasets={})
+    runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)  # alpha ok, beta failed
+    calls = []
+    for mod in fake_registry.values():
+        run = mod.run
+        monkeypatch.setattr(mod, "run", lambda ctx, run=run: calls.append(ctx.name) or run(ctx))
+    doc = runner.evaluate("tiny", out=tmp_path, resources=res, progress=False, resume=True)
+    assert calls == ["beta"]  # alpha finished with the same params: kept, not run again; beta failed: run again
+    assert doc["experiments"]["alpha"]["status"] == "ok"
+    runner.evaluate("tiny", out=tmp_path, resources=res, progress=False, resume=True, params={"alpha": {"y": 7}})
+    assert calls == ["beta", "alpha", "beta"]  # other params: run again
+
+
 def test_runner_rejects_bad_names_and_presets(tmp_path):
     with pytest.raises(ValueError, match="preset"):
         runner.evaluate("huge", out=tmp_path)
