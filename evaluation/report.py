@@ -15,14 +15,15 @@ from pathlib import Path
 
 from .core import metric_value
 
-__all__ = ["load_targets", "verdict", "shortfall", "headline", "render_report", "TARGETS_PATH"]
-
-TARGETS_PATH = Path(__file__).with_name("targets.json")
+__all__ = ["load_targets", "verdict", "shortfall", "headline", "render_report"]
 
 
 def load_targets(path=None) -> dict:
-    """The targets table (without its ``_comment`` entries)."""
-    data = json.loads(Path(path or TARGETS_PATH).read_text(encoding="utf-8"))
+    """The targets table (without its ``_comment`` entries): ``path``, else the package's ``targets.json``
+    (package data, read through ``importlib.resources``)."""
+    from qchaos.hub import package_file
+
+    data = json.loads(Path(path or package_file("evaluation", "targets.json")).read_text(encoding="utf-8"))
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
