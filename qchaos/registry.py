@@ -66,17 +66,31 @@ MODELS: dict[str, dict] = {
 DATASETS: dict[str, dict] = {
     "qchaos/twobody-mini": {
         "revision": None, "system": "twobody", "preset": "mini",
+        "configs": ["spectra"], "default_config": "spectra",
+        "classes": _TWOBODY_CLASSES,
+        "description": "two mass-imbalanced atoms in a hard-wall trap, small preset: 400-level spectra of 15 mass "
+                       "ratios at g = 10 (level statistics)",
+    },
+    "qchaos/twobody-mini-images": {
+        "revision": None, "system": "twobody", "preset": "mini-images",
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
         "classes": _TWOBODY_CLASSES,
-        "description": "two mass-imbalanced atoms in a hard-wall trap, small preset: 48 x 48 eigenstate images "
-                       "and spectra (quick tests and demos)",
+        "description": "density-CNN data with the paper's physics at a small count: 64 x 64 images of levels 200-699 "
+                       "of 13 mass ratios at g = 100, 8 basis states per level",
     },
     "qchaos/twobody-paper": {
         "revision": None, "system": "twobody", "preset": "paper",
-        "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
+        "configs": ["spectra"], "default_config": "spectra",
         "classes": _TWOBODY_CLASSES,
-        "description": "two mass-imbalanced atoms in a hard-wall trap at the paper's scale: 100 x 100 images of "
-                       "levels 200-1199 and 5000-level spectra (arXiv:2402.16244)",
+        "description": "two mass-imbalanced atoms in a hard-wall trap at the paper's scale: 1000-level spectra of "
+                       "121 mass ratios at g = 10 (the coarse omega scan, Fig. 7 of arXiv:2402.16244)",
+    },
+    "qchaos/twobody-paper-fine": {
+        "revision": None, "system": "twobody", "preset": "paper-fine",
+        "configs": ["spectra"], "default_config": "spectra",
+        "classes": _TWOBODY_CLASSES,
+        "description": "5000-level spectra of the fine scans next to eta = 1/3 and 1 at g = 10 (Fig. 8 of "
+                       "arXiv:2402.16244)",
     },
     "qchaos/twobody-paper-cnn": {
         "revision": None, "system": "twobody", "preset": "paper-cnn",
@@ -90,8 +104,9 @@ DATASETS: dict[str, dict] = {
         "revision": None, "system": "twobody", "preset": "paper-scan",
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
         "classes": _TWOBODY_CLASSES,
-        "description": "the images of the DensityCNN experiments over the paper's eta grid (0.01 steps, 0.005 near the "
-                       "integrable ratios, the D_2n ratios): levels 200-1199 at 100 x 100, g = 100 (Figs. 12-13)",
+        "description": "the images of the DensityCNN experiments over the paper's eta grid from 0.03 (0.01 steps, "
+                       "0.005 near the integrable ratios, the D_2n ratios): levels 200-1199 at 100 x 100, g = 100 "
+                       "(Figs. 12-13)",
     },
     "qchaos/tribaker-mini": {
         "revision": None, "system": "tribaker", "preset": "mini",
@@ -106,6 +121,13 @@ DATASETS: dict[str, dict] = {
         "classes": _TRIBAKER_CLASSES,
         "description": "open quantum tribaker map at the paper's scale: N = 30..177, 5 + 5 states per N, closed "
                        "and partially open (arXiv:2406.00363)",
+    },
+    "qchaos/tribaker-largeN": {
+        "revision": None, "system": "tribaker", "preset": "largeN",
+        "configs": ["resonances", "spectra"], "default_config": "resonances",
+        "classes": _TRIBAKER_CLASSES,
+        "description": "large-N resonances of the open tribaker map: N = 300..6000, closed and R = 0.2, 200 "
+                       "rank-uniformly sampled resonances per N with |z|, decay, norm ratio and LR images",
     },
 }
 
