@@ -187,7 +187,7 @@ def _figure(ctx, curves: dict, reliable: dict, setup: dict, etas) -> None:
     ctx.save_figure(fig, "", "Time to an integrability verdict against its reliability on the held-out mass ratios "
                     f"{', '.join(str(e) for e in etas)}. A: n eigenstates from level {lo} at "
                     f"{setup['image_size']}^2 pixels ({setup['basis_factor']:g} basis states per level) and the "
-                    "density CNN (majority vote); B: the n lowest Richardson-extrapolated levels and a Brody fit "
+                    "density CNN (majority vote); B: the n lowest converged levels and a Brody fit "
                     "(omega < 0 = integrable). Labels: n. Dotted: the smallest n that is right on every held-out "
                     "ratio from there on.")
 

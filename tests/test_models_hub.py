@@ -357,8 +357,23 @@ def test_push_pull_from_hub_and_offline(tmp_path):
 # -- (f) registry and `qchaos list` --------------------------------------------------------------------------------
 MODEL_IDS = ["qchaos/density-cnn-adv-twobody-paper", "qchaos/density-cnn-twobody-paper",
              "qchaos/quantum-net-tribaker-paper"]
-DATASET_IDS = ["qchaos/tribaker-mini", "qchaos/tribaker-paper", "qchaos/twobody-mini", "qchaos/twobody-paper",
-               "qchaos/twobody-paper-cnn", "qchaos/twobody-paper-scan"]
+DATASET_IDS = ["qchaos/tribaker-largeN", "qchaos/tribaker-mini", "qchaos/tribaker-paper", "qchaos/twobody-mini",
+               "qchaos/twobody-mini-images", "qchaos/twobody-paper", "qchaos/twobody-paper-cnn",
+               "qchaos/twobody-paper-fine", "qchaos/twobody-paper-scan"]
+
+
+def test_registry_has_every_generation_preset():
+    """Every preset that ``qchaos generate`` can make is a registered dataset with the configs it publishes."""
+    from generation.presets import PRESETS
+    from qchaos import registry
+
+    assert sorted(f"qchaos/{system}-{name}" for system, presets in PRESETS.items() for name in presets) == DATASET_IDS
+    for system, presets in PRESETS.items():
+        for name, config in presets.items():
+            entry = registry.get_dataset(f"qchaos/{system}-{name}")
+            images = getattr(config, "window", True) is not None
+            assert entry["system"] == system and entry["preset"] == name
+            assert ("spectra" in entry["configs"]) and (len(entry["configs"]) == (2 if images else 1)), name
 
 
 def test_registry_lists_and_gets(tmp_path, monkeypatch):
@@ -412,7 +427,10 @@ def test_cli_list(tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["name", "revision", "sha256", "local", "meta"]
     assert [ln.split()[0] for ln in lines[1:]] == DATASET_IDS
-    assert "wavefunctions*, spectra" in lines[3] and " no " in lines[3]
+    by_name = {ln.split()[0]: ln for ln in lines[1:]}
+    images = by_name["qchaos/twobody-mini-images"]
+    assert "wavefunctions*, spectra" in images and " no " in images
+    assert "spectra*" in by_name["qchaos/twobody-mini"] and "wavefunctions" not in by_name["qchaos/twobody-mini"]
 
     assert main(["list", "models"]) == 0
     table = capsys.readouterr().out
