@@ -184,6 +184,19 @@ def _levels_below(ham: BlockHamiltonian, energy: float, method: str, seed: int) 
     return block_eigh(ham, 0, k, method=method, seed=seed)[0]
 
 
+def _rank_and_keep(energy: np.ndarray, a: dict, codes, n_levels: int):
+    """Level numbers (1-based ranks over both parities, ties by (n, m)) of every computed level, the indices of the
+    ``n_levels`` lowest of the requested parities ``codes``, and the index of the highest non-horizontal one kept
+    (the level whose error is reported as ``top_rel_error``). ``a``: the per-level columns n, m, parity, horizontal.
+    """
+    order = rank_levels(energy, a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
+    level = np.empty(order.size, np.int64)
+    level[order] = np.arange(1, order.size + 1)
+    keep = order[:n_levels] if len(codes) == 2 else order[a["parity"][order] == codes[0]][:n_levels]
+    free_keep = keep[~a["horizontal"][keep]]
+    return level, keep, (free_keep[-1] if free_keep.size else keep[-1])
+
+
 def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
                    extrapolate: bool = True, method: str = "auto", seed: int = 0, scheme: str = "effective",
                    client=None) -> Spectrum:
@@ -273,15 +286,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     else:
         energy, error = a["raw"], np.full(a["raw"].size, np.nan if g != 0.0 else 0.0)
     # the other parity's levels beyond the requested block are not all computed: rank only what is complete
-    order = rank_levels(np.where(np.isnan(energy), a["raw"], energy), a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
-    level = np.empty(order.size, np.int64)
-    level[order] = np.arange(1, order.size + 1)
-    if len(codes) == 2:
-        keep = order[:n_levels]
-    else:
-        keep = order[a["parity"][order] == codes[0]][:n_levels]
-    free_keep = keep[~a["horizontal"][keep]]
-    top = free_keep[-1] if free_keep.size else keep[-1]
+    level, keep, top = _rank_and_keep(np.where(np.isnan(energy), a["raw"], energy), a, codes, n_levels)
     top_err = float(2 * abs(a["raw"][top] - a["big"][top]) / abs(a["raw"][top])) if g else 0.0
     out = {k: v[keep] for k, v in a.items() if k != "big"}
     return Spectrum(eta=eta, g=g, energy=energy[keep], error=error[keep], level=level[keep],
@@ -376,15 +381,7 @@ def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, index):
         cols["block_index"].append(index[c])
         cols["horizontal"].append(hz[c])
     a = {k: np.concatenate(v) for k, v in cols.items()}
-    order = rank_levels(a["energy"], a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
-    level = np.empty(order.size, np.int64)
-    level[order] = np.arange(1, order.size + 1)
-    if len(codes) == 2:
-        keep = order[:n_levels]
-    else:
-        keep = order[a["parity"][order] == codes[0]][:n_levels]
-    free_keep = keep[~a["horizontal"][keep]]
-    top = free_keep[-1] if free_keep.size else keep[-1]
+    level, keep, top = _rank_and_keep(a["energy"], a, codes, n_levels)
     top_error = float(a["error"][top] / abs(a["energy"][top])) if g else 0.0
     out = {k: v[keep] for k, v in a.items()}
     return Spectrum(eta=basis.eta, g=g, level=level[keep], basis_size=basis.dim, e_cut=basis.e_cut,
