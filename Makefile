@@ -5,7 +5,7 @@ PRESET ?= mini
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test evaluate generate bench clean
+.PHONY: install test test-fast evaluate generate bench clean
 
 # the checkout's jobs keep their datasets and checkpoints in ./hub (the package's default is ~/.cache/qchaos/hub)
 evaluate generate bench: export QCHAOS_HUB ?= $(CURDIR)/hub
@@ -23,7 +23,12 @@ $(STAMP): pyproject.toml
 # the suite includes the wheel check (tests/test_frontdoor.py): dist wheel built, installed --no-deps into a
 # throwaway venv that reuses .venv's dependencies, README quick start run from an empty directory, offline
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# the edit-test loop: everything but the longest physics checks (marked slow; `make test` runs them too)
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 generate: install
 	$(BIN)/qchaos generate twobody --preset $(PRESET)

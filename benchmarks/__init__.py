@@ -6,8 +6,19 @@ its benchmarks with :func:`register` and is discovered automatically. Results go
 alternating sides, best-of-n, same BLAS threads).
 """
 
-from ._core import (PRESETS, Benchmark, Context, comparison, interleave, load_families, machine_info, register,
-                    registry, side, timed)
+from ._core import (
+                    PRESETS,
+                    Benchmark,
+                    Context,
+                    comparison,
+                    interleave,
+                    load_families,
+                    machine_info,
+                    register,
+                    registry,
+                    side,
+                    timed,
+)
 
 __all__ = ["PRESETS", "Benchmark", "Context", "comparison", "interleave", "load_families", "machine_info",
            "register", "registry", "side", "timed"]

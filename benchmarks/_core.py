@@ -157,7 +157,8 @@ def comparison(*, compared: str, baseline: dict, candidate: dict, target_ratio: 
 # -- machine -----------------------------------------------------------------------------------------------------
 def blas_threads() -> dict:
     """Threads of each OpenBLAS loaded in this process (numpy's and scipy's wheels bundle their own), read through
-    their ``*_get_num_threads`` symbols; empty where none can be read."""
+    their ``*_get_num_threads`` symbols; empty where none can be read.
+    """
     out = {}
     try:
         with open("/proc/self/maps") as fh:
@@ -222,7 +223,8 @@ def _cpu_model() -> str:
 
 def code_fingerprint(packages=("generation", "modeling", "evaluation", "qchaos", "benchmarks")) -> str:
     """sha256 (16 hex digits) of every ``*.py`` of the project's packages: recorded before and after each
-    benchmark, so results taken while the code was being edited are flagged (no git needed)."""
+    benchmark, so results taken while the code was being edited are flagged (no git needed).
+    """
     import hashlib
     from pathlib import Path
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._core import comparison, interleave, register, side, timed
+from ._core import comparison, interleave, register, side
 
 N_HUSIMI = 300
 

@@ -131,7 +131,7 @@ def levels5000(ctx) -> dict:
             f"{basis.dim}-state basis (and {RICHARDSON_FACTOR}x); warm-up")
     solve_spectrum(eta, G, 100, basis_factor=EFFECTIVE_FACTOR)
     dense = {c: BlockHamiltonian(basis.block(c), G).dense() for c in (0, 1)}
-    res = interleave(lambda: {c: sla.eigvalsh(dense[c]) for c in (0, 1)},
+    res = interleave(lambda: {c: sla.eigvalsh(dense[c]) for c in (0, 1)},  # noqa: F821 - called before the del below
                      lambda: solve_spectrum(eta, G, n_levels, basis_factor=EFFECTIVE_FACTOR), 1, 1, log=ctx.log)
     del dense
     spec = res["candidate_result"]
@@ -225,7 +225,7 @@ def _dense_big(ctx, eta, dim_4d) -> dict:
         ctx.log(f"dense eigvalsh of the {name} block of the {dim_4d}-state basis ({block.dim} x {block.dim}, "
                 f"{block.dim ** 2 * 8 / 2**30:.2f} GiB)")
         h = BlockHamiltonian(block, G).dense()
-        seconds[name], _ = timed(lambda: sla.eigvalsh(h, overwrite_a=True, check_finite=False))
+        seconds[name], _ = timed(lambda: sla.eigvalsh(h, overwrite_a=True, check_finite=False))  # noqa: F821 - called before the del below
         del h
     return {"label": f"scipy.linalg.eigvalsh of both dense blocks of the {dim_4d}-state basis",
             "block_seconds": seconds, "seconds_both_blocks": sum(seconds.values())}

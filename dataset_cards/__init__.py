@@ -1,2 +1,3 @@
 """Card templates (package data): ``twobody_dataset.md``, ``tribaker_dataset.md`` (``generation.publish``) and
-``model_card.md`` (``modeling.hub_model``), read with :func:`qchaos.hub.card_template` / ``package_file``."""
+``model_card.md`` (``modeling.hub_model``), read with :func:`qchaos.hub.card_template` / ``package_file``.
+"""

@@ -1,5 +1,5 @@
 """Density-CNN training curves and accuracy against the mass ratio over seeds (Lang et al., arXiv:2402.16244,
-Figs. 11-12; ``twobody.md`` §5-6).
+Figs. 11-12; ``docs/twobody.md`` §5-6).
 
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P cell
 grid scaled to [0, 1], ``modeling.density_cnn.density_images``):
@@ -30,12 +30,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import ETA_TOL, INTEGRABLE
+from .core import ETA_TOL, INTEGRABLE, Metric
 from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "cnn-training"
 TITLE = "Density-CNN training curves and accuracy against eta over seeds (Figs. 11-12)"
+METRICS = (
+    Metric("cnn_validation_accuracy", "seed-mean best-epoch validation accuracy"),
+    Metric("cnn_test_accuracy", "test accuracy of the reference checkpoint (seed 0)"),
+    Metric("cnn_test_accuracy_seed_min", "smallest test accuracy over the seeds"),
+    Metric("cnn_test_accuracy_seed_max", "largest test accuracy over the seeds"),
+    Metric("cnn_accuracy_unseen_mean", "seed-mean accuracy over the ratios not trained on"),
+    Metric("cnn_accuracy_unseen_below_1_3", "the same below eta = 1/3"),
+    Metric("cnn_accuracy_unseen_between", "the same between eta = 1/3 and 1"),
+    Metric("cnn_accuracy_near_integrable_mean", "seed-mean accuracy near the integrable ratios"),
+    Metric("cnn_accuracy_near_integrable_min", "the smallest such accuracy"),
+)
+
 PARAMS = {
     "tiny": {"seeds": [0, 1], "near_window": 0.05},
     "mini": {"seeds": [0, 1, 2], "near_window": 0.02},
@@ -52,7 +64,8 @@ def contains_eta(etas, eta: float) -> bool:
 
 def scan_plan(scan_etas, train_etas) -> list[tuple[float, bool]]:
     """The mass ratios of the eta scan, sorted: the union of ``scan_etas`` and ``train_etas`` (duplicates within
-    :data:`ETA_TOL` merged), each with ``True`` when it is a training ratio (then only its test rows count)."""
+    :data:`ETA_TOL` merged), each with ``True`` when it is a training ratio (then only its test rows count).
+    """
     out: list[float] = []
     for e in sorted(float(x) for x in list(scan_etas) + list(train_etas)):
         if not out or abs(e - out[-1]) > ETA_TOL:
@@ -79,7 +92,8 @@ def band(values: np.ndarray) -> dict:
 
 def accuracy_of(model, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` (n, P, P) the model assigns to ``labels`` (n,) (argmax of the logits; NaN for none),
-    in the model's prediction batches, on the images' device."""
+    in the model's prediction batches, on the images' device.
+    """
     from modeling.train import evaluate
 
     return float(evaluate(model, images, labels, batch_size=model.predict_batch_size,
@@ -120,7 +134,8 @@ def eta_rows(tables: dict, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_scan(ctx):
     """The ``twobody`` dataset (every split) and the test split of ``twobody-train``: ``(scan, train_test)``,
-    dicts of split name -> loaded ``wavefunctions`` table."""
+    dicts of split name -> loaded ``wavefunctions`` table.
+    """
     from modeling.data import load_table
 
     src = ctx.resources.source
@@ -158,7 +173,8 @@ def scan_eta(ctx, models: list, train_etas, stat, what: str = "eta scan", tables
 def reference_test_accuracy(ctx, model, test_table=None) -> tuple[float, int]:
     """Accuracy of ``model`` on the test split of ``twobody-train`` restricted to its training mass ratios (from its
     meta), and the number of test rows. ``test_table``: that split when already loaded (``load_scan(ctx)[1]
-    ["test"]``)."""
+    ["test"]``).
+    """
     from modeling.data import load_twobody, twobody_tensors
     from modeling.train import evaluate
 

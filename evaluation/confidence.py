@@ -1,5 +1,5 @@
 """Integrability confidence against the mass ratio of a density CNN trained on eta = 1 and one non-integrable ratio
-(Lang et al., arXiv:2402.16244, Fig. 13 and the abstract's 98.78% at eta = 1/3; ``twobody.md`` §6).
+(Lang et al., arXiv:2402.16244, Fig. 13 and the abstract's 98.78% at eta = 1/3; ``docs/twobody.md`` §6 (CNN)).
 
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P grid
 scaled to [0, 1]):
@@ -23,12 +23,26 @@ from __future__ import annotations
 import numpy as np
 
 from generation.presets import is_integrable
+from qchaos.errors import ParameterError
 
 from .cnn_training import _train_seeds, band, load_scan, plot_scan, scan_eta
-from .core import ETA_TOL, INTEGRABLE
+from .core import ETA_TOL, INTEGRABLE, Metric
 
 NAME = "confidence"
 TITLE = "Integrability confidence against eta of a net trained on eta = 1 and one non-integrable ratio (Fig. 13)"
+METRICS = (
+    Metric("confidence_eta_1_3", "seed-mean P(integrable) at eta = 1/3 of a net trained without it"),
+    Metric("confidence_eta_1_3_seed_min", "smallest over the seeds"),
+    Metric("confidence_eta_1_3_seed_max", "largest over the seeds"),
+    Metric("confidence_eta_1_3_seed{seed}", "P(integrable) at eta = 1/3 of one seed"),
+    Metric("confidence_nearest_nonintegrable_to_1_3", "seed-mean confidence at the unseen non-integrable ratio "
+           "nearest to 1/3 (ideal: 0)", optional=True),
+    Metric("confidence_eta_1_3_minus_neighbours", "confidence at 1/3 minus that at its unseen neighbours",
+           optional=True),
+    Metric("confidence_unseen_nonintegrable_mean", "seed-mean confidence over the unseen non-integrable ratios",
+           optional=True),
+)
+
 PARAMS = {
     "tiny": {"seeds": [0, 1], "train_etas": [0.5, 1.0]},
     "mini": {"seeds": [0, 1, 2], "train_etas": [0.5, 1.0]},
@@ -41,7 +55,8 @@ PAPER_CONFIDENCE_1_3 = 0.9878
 
 def integrable_index(model_classes, label_names) -> int:
     """Logit index of the class "integrable": its position in the model's ``classes``, which must name the classes
-    in the dataset's ``label`` order (``ValueError`` otherwise)."""
+    in the dataset's ``label`` order (``ValueError`` otherwise).
+    """
     model_classes, label_names = list(model_classes), list(label_names)
     if model_classes != label_names or "integrable" not in model_classes:
         raise ValueError(f"model classes {model_classes} do not match the dataset's label names {label_names}; "
@@ -61,7 +76,8 @@ def p_integrable(index: int):
 def nearest_unseen(etas, seen, target: float, label_of, side: str | None = None) -> int | None:
     """Index of the unseen (``seen`` False), non-integrable (``label_of(eta) == 0``) mass ratio nearest to
     ``target`` (ties: the smaller eta), only below / above it for ``side="below"`` / ``"above"``; None if there is
-    none."""
+    none.
+    """
     best = None
     for i, (e, s) in enumerate(zip(etas, seen)):
         if s or label_of(e) != 0 or abs(e - target) <= ETA_TOL:
@@ -81,7 +97,8 @@ def is_integrable_eta(eta: float) -> int:
 
 def _label_names(ctx, scan_tables: dict | None = None) -> list:
     """The ``label`` ClassLabel names of the ``twobody`` dataset's test split (``scan_tables``: its splits when
-    already loaded, ``load_scan(ctx)[0]``)."""
+    already loaded, ``load_scan(ctx)[0]``).
+    """
     from modeling.data import load_table
 
     if scan_tables is not None and "test" in scan_tables:
@@ -117,7 +134,7 @@ def run(ctx) -> dict:
 
     at = np.flatnonzero(np.abs(eta - INTEGRABLE[0]) <= ETA_TOL)
     if at.size == 0:
-        raise ValueError(f"dataset {ctx.resources.dataset('twobody-images')}: has no eta = 1/3 rows; the confidence at 1/3 "
+        raise ParameterError(f"dataset {ctx.resources.dataset('twobody-images')}: has no eta = 1/3 rows; the confidence at 1/3 "
                          "is the experiment's result")
     k = int(at[0])
     per_seed = scan["values"][:, k]

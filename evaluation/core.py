@@ -6,6 +6,10 @@ An experiment is a module of ``evaluation/`` with
 * ``TITLE`` — one line for the report, naming the paper figures it reproduces;
 * ``PARAMS`` — ``{"tiny": {...}, "mini": {...}, "paper": {...}}``, every knob of the experiment per preset
   (``tiny`` is what the tests run);
+* ``METRICS`` — the metrics it publishes, declared with :class:`Metric` (name, description, unit); a name may hold
+  ``{placeholders}`` for a family (``ed_bethe_max_rel_error_g{g}``). The runner flags an undeclared key (``undeclared_metrics``), and a
+  test checks that every target of ``evaluation/targets.json`` names a declared metric and that the tiny run
+  produces every declared one that is not ``optional``, so a rename can never silently turn "met" into "no target";
 * ``run(ctx: Context) -> dict`` — does the work and returns ``{"metrics": {...}, "summary": "..."}``.
 
 ``metrics`` maps a key to a number (or ``{"value": number, "description": text}``); a key that is also a key of
@@ -20,16 +24,19 @@ from __future__ import annotations
 import csv
 import importlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from generation.twobody.bethe import INTEGRABLE_ETAS
+from qchaos.errors import ParameterError
 from qchaos.hub import write_json
 
 __all__ = ["EXPERIMENT_MODULES", "PRESETS", "INTEGRABLE", "ETA_TOL", "Context", "get_experiment",
-           "experiment_names", "to_jsonable", "metric", "metric_value"]
+           "experiment_names", "to_jsonable", "metric", "metric_value", "Metric", "declared_metric",
+           "undeclared_metrics"]
 
 EXPERIMENT_MODULES = (
     "ed_accuracy",        # 1  two atoms: ED vs Bethe ansatz, horizontal levels (Figs. 1-2)
@@ -57,7 +64,8 @@ ETA_TOL = 1e-9
 
 def experiment_names() -> list[str]:
     """The CLI names of every experiment, in report order (an experiment's ``NAME`` is its module name with
-    ``-`` for ``_``)."""
+    ``-`` for ``_``).
+    """
     return [m.replace("_", "-") for m in EXPERIMENT_MODULES]
 
 
@@ -69,7 +77,7 @@ def get_experiment(name: str):
     module = str(name).replace("-", "_")
     if module not in EXPERIMENT_MODULES:
         known = ", ".join(m.replace("_", "-") for m in EXPERIMENT_MODULES)
-        raise ValueError(f"experiment = {name!r}: unknown; known experiments: {known}")
+        raise ParameterError(f"experiment = {name!r}: unknown; known experiments: {known}")
     return importlib.import_module(f"evaluation.{module}")
 
 
@@ -98,6 +106,48 @@ def to_jsonable(obj):
 def metric(value, description: str) -> dict:
     """A metric entry with its one-line description (the report shows it beside the key)."""
     return {"value": value, "description": description}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric an experiment publishes.
+
+    Parameters
+    ----------
+    name : str
+        The key in ``results.json``; ``{placeholder}`` parts match one key each of a family
+        (letters, digits, ``.``, ``_``, ``-``), e.g. ``"ed_bethe_max_rel_error_g{g}"`` matches ``..._g10``.
+    description : str
+        One line: what is measured, on what.
+    unit : str
+        ``""`` for a pure number (fractions, counts, omega), else the unit (``"s"``, ``"eV"``...).
+    optional : bool
+        Produced only when the data allow it (e.g. a lower bound reported only when one route never becomes
+        reliable); every other declared metric must be in every run.
+    """
+
+    name: str
+    description: str
+    unit: str = ""
+    optional: bool = False
+
+    @property
+    def pattern(self) -> re.Pattern:
+        parts = re.split(r"\{[a-z_]+\}", self.name)
+        return re.compile("^" + r"[A-Za-z0-9._\-]+?".join(re.escape(p) for p in parts) + "$")
+
+    def matches(self, key: str) -> bool:
+        return bool(self.pattern.match(key))
+
+
+def declared_metric(metrics, key: str) -> Metric | None:
+    """The declaration among ``metrics`` (an experiment's ``METRICS``) that ``key`` matches, else None."""
+    return next((m for m in metrics if m.matches(key)), None)
+
+
+def undeclared_metrics(metrics, keys) -> list[str]:
+    """The keys that no declaration of ``metrics`` matches."""
+    return [k for k in keys if declared_metric(metrics, k) is None]
 
 
 def metric_value(metric) -> float | None:
@@ -155,7 +205,8 @@ class Context:
 
     def save_data(self, obj, suffix: str = "", fmt: str = "json") -> str:
         """Write the data behind a figure beside it: ``fmt="json"`` (any JSON-able object) or ``"csv"`` (a list
-        of dicts with the same keys, or a dict of equal-length columns). Returns the file name."""
+        of dicts with the same keys, or a dict of equal-length columns). Returns the file name.
+        """
         path = self._file(suffix, fmt)
         if fmt == "json":
             write_json(path, to_jsonable(obj))
@@ -172,7 +223,7 @@ class Context:
                 writer.writerows(rows)
             tmp.replace(path)
         else:
-            raise ValueError(f"fmt = {fmt!r}: must be 'json' or 'csv'")
+            raise ParameterError(f"fmt = {fmt!r}: must be 'json' or 'csv'")
         self.data.append(path.name)
         return path.name
 

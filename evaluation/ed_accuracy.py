@@ -1,5 +1,5 @@
 """Exact diagonalisation against the Bethe ansatz, and the g-independent levels of eta = 1/3
-(Lang et al., arXiv:2402.16244, Figs. 1-2; ``twobody.md`` §3, §8, §9).
+(Lang et al., arXiv:2402.16244, Figs. 1-2; ``docs/twobody.md`` §3, §8, §9).
 
 System: two atoms in the unit hard-wall box, units hbar = L = mu = 1 (masses ``m1 = 1 + eta``, ``m2 = 1 + 1/eta``),
 contact interaction ``g delta(x1 - x2)``; energies in these units.
@@ -43,10 +43,26 @@ import numpy as np
 from generation.twobody.basis import tie_groups
 from generation.twobody.spectrum import near_exact
 
+from .core import Metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "ed-accuracy"
 TITLE = "ED accuracy against the Bethe ansatz and the g-independent levels of eta = 1/3 (Figs. 1-2)"
+METRICS = (
+    Metric("ed_bethe_max_rel_error", "max relative error of the ED levels against the Bethe ansatz at the headline g"),
+    Metric("ed_bethe_max_rel_error_g{g}", "the same at one coupling g"),
+    Metric("ed_bethe_median_rel_error", "median relative error of ED against the Bethe ansatz"),
+    Metric("ed_raw_max_rel_error", "max relative error of the raw (not extrapolated) ED levels"),
+    Metric("ed_bethe_parity_counts_match", "1 if ED and the Bethe ansatz have the same parity counts"),
+    Metric("horizontal_levels_first_5000", "g-independent energies of eta = 1/3 among the first 5000 levels"),
+    Metric("horizontal_levels_ed", "ED levels of eta = 1/3 flagged g-independent", optional=True),
+    Metric("horizontal_levels_exact", "the exact count of g-independent levels", optional=True),
+    Metric("first_horizontal_level", "level number of the lowest g-independent level of eta = 1/3", optional=True),
+    Metric("second_horizontal_level", "level number of the second g-independent level", optional=True),
+    Metric("first_horizontal_level_constant", "1 if the lowest g-independent level is the same at every g",
+           optional=True),
+)
+
 PARAMS = {
     "tiny": {"etas": ["1/3", "1"], "gs": [10.0], "headline_gs": [10.0], "levels": 100, "basis_factor": 2.0,
              "fig1_levels": 30, "fig1_gs": [0.0, 2.0, 5.0, 10.0, 20.0], "fig1_basis": 200, "count_levels": 5000},

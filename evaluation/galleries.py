@@ -1,6 +1,6 @@
 """Galleries of the quantum-layer net on the tribaker map: random states with predictions, activation maps of the
 first and last conv layers, and the learned coherent-state centres (Montes et al., arXiv:2406.00363, Figs. 5-12;
-``tribaker.md`` §7.4).
+``docs/tribaker.md`` §7.4).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar); phase space is the unit torus (q, p) in [0, 1)^2.
 
@@ -36,10 +36,21 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from qchaos.errors import ParameterError
+
+from .core import Metric
 from .plotting import OPEN_COLOR, plt, subplots
 
 NAME = "galleries"
 TITLE = "Galleries: states, predictions, activation maps and learned coherent-state centres (Figs. 5-12)"
+METRICS = (
+    Metric("gallery_accuracy_{map}", "fraction of the gallery states classified right, closed or open map"),
+    Metric("gallery_states", "states shown (closed + open)"),
+    Metric("centre_displacement_mean", "mean torus distance of the learned coherent-state centres from the lattice"),
+    Metric("centre_displacement_max", "largest such distance (unit torus)"),
+    Metric("centre_displacement_mean_spacings", "the mean in lattice spacings"),
+)
+
 PARAMS = {
     "tiny": {"gallery": 9, "top": 9, "seed": 0, "open_reflectivity": 0.2},
     "mini": {"gallery": 9, "top": 9, "seed": 0, "open_reflectivity": 0.2},
@@ -62,7 +73,8 @@ def _wrap(d):
 
 def torus_displacement(q0, p0, q1, p1) -> np.ndarray:
     """Distance on the unit torus between centres (q0, p0) and (q1, p1) (arrays of one shape); each coordinate
-    difference is wrapped into [-1/2, 1/2) first."""
+    difference is wrapped into [-1/2, 1/2) first.
+    """
     dq = _wrap(np.asarray(q1, float) - np.asarray(q0, float))
     dp = _wrap(np.asarray(p1, float) - np.asarray(p0, float))
     return np.hypot(dq, dp)
@@ -127,7 +139,8 @@ def _classify(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Input images (B, S, S), predicted class (B,) and its confidence (B,).
 
     The coherent-state images are computed once and fed to the CNN as ``model.forward`` does, in eval mode (the
-    mode is restored), softmax over the logits as ``model.predict_proba``."""
+    mode is restored), softmax over the logits as ``model.predict_proba``.
+    """
     was = model.training
     model.eval()
     try:
@@ -224,7 +237,8 @@ def _activations(ctx, model, data, shown: dict, which: str) -> None:
 
 def _centres(ctx, layer, zoom: float = 0.25) -> dict:
     """Figure (d): learned centres on the torus over the initial lattice, a zoom with displacement arrows, and the
-    displacement histogram."""
+    displacement histogram.
+    """
     d = centre_displacements(layer)
     S = layer.grid_size
     fig, axes = subplots(1, 3, width=3.9, height=3.7)
@@ -273,7 +287,7 @@ def run(ctx) -> dict:
     for which, R in (("closed", 1.0), ("open", float(p["open_reflectivity"]))):
         data = resonance_tensors(table, reflectivity=R)
         if len(data) == 0:
-            raise ValueError(f"dataset {repo}: no validation row with R = {R:g}")
+            raise ParameterError(f"dataset {repo}: no validation row with R = {R:g}")
         shown = _gallery(ctx, model, data, which, R)
         acc[which] = float(np.mean(shown["pred"] == shown["label"]))
         count[which] = len(shown["row"])

@@ -1,5 +1,5 @@
 """Level spacings, Brody fits and the critical line omega_c = 0 against the mass ratio
-(Lang et al., arXiv:2402.16244, Figs. 4-8 and the abstract; ``twobody.md`` §4, §8).
+(Lang et al., arXiv:2402.16244, Figs. 4-8 and the abstract; ``docs/twobody.md`` §4, §8).
 
 System: two atoms in the unit hard-wall box, units hbar = L = mu = 1. Data: the ``spectra`` config of the
 ``twobody`` role dataset (one row per mass ratio eta at one g: the lowest levels over both parities, energies
@@ -31,12 +31,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ETA_TOL
+from qchaos.errors import ParameterError
+
+from .core import ETA_TOL, Metric
 from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "level-statistics"
 TITLE = "Level spacings, Brody fits and omega against eta (Figs. 4-8)"
+METRICS = (
+    Metric("omega_eta_1_3", "Brody omega at eta = 1/3, both parities"),
+    Metric("omega_eta_1", "Brody omega at eta = 1, both parities"),
+    Metric("omega_nonintegrable_min", "smallest Brody omega of the non-integrable ratios"),
+    Metric("omega_nonintegrable_mean", "mean Brody omega of the non-integrable ratios"),
+    Metric("omega_critical_line_separation", "ratios on the right side of omega_c = 0 (integrable below)"),
+    Metric("omega_mle_eta_1_3", "maximum-likelihood omega at eta = 1/3"),
+    Metric("omega_mle_eta_1", "maximum-likelihood omega at eta = 1"),
+    Metric("omega_mle_nonintegrable_min", "smallest maximum-likelihood omega of the non-integrable ratios"),
+    Metric("omega_mle_separation", "ratios on the right side of omega_c = 0 by the maximum-likelihood fit"),
+    Metric("omega_odd_eta_1_3", "omega at eta = 1/3, odd parity only"),
+    Metric("omega_odd_eta_1", "omega at eta = 1, odd parity only"),
+    Metric("omega_odd_separation", "ratios on the right side of omega_c = 0, odd parity only"),
+    Metric("omega_odd_nonintegrable_mean", "mean odd-parity omega of the non-integrable ratios"),
+    Metric("mean_r_integrable", "mean spacing ratio <r> of the integrable ratios (Poisson: 0.386)"),
+    Metric("mean_r_nonintegrable", "mean spacing ratio <r> of the non-integrable ratios (GOE: 0.531)"),
+    Metric("omega_fine_eta_{eta}_{levels}_levels", "omega of the fine scan at one integrable ratio and level count"),
+)
+
 PARAMS = {
     "tiny": {"levels": None, "hist_etas": [1 / 3, 1.0, 0.5, 0.75], "fine_windows": [[0.30, 0.37], [0.95, 1.0]],
              "fine_levels": [40, 80]},
@@ -64,7 +85,7 @@ def select_levels(energy, parity, level, n_levels: int | None, regime: str) -> n
     if regime in ("odd", "even"):
         keep &= parity == (1 if regime == "odd" else 0)
     elif regime != "both":
-        raise ValueError(f"regime = {regime!r}: must be 'both', 'odd' or 'even'")
+        raise ParameterError(f"regime = {regime!r}: must be 'both', 'odd' or 'even'")
     return np.sort(np.asarray(energy, dtype=float)[keep])
 
 
@@ -86,10 +107,11 @@ def level_stats(energies) -> dict:
 
 def separation_fraction(omega, integrable) -> float:
     """Fraction of points on the right side of the critical line omega_c = 0: omega < 0 for the integrable ones
-    (``integrable`` True), omega > 0 for the others. ``omega``, ``integrable``: arrays (k,), k >= 1."""
+    (``integrable`` True), omega > 0 for the others. ``omega``, ``integrable``: arrays (k,), k >= 1.
+    """
     omega, integrable = np.asarray(omega, dtype=float), np.asarray(integrable, dtype=bool)
     if omega.size == 0:
-        raise ValueError("omega: need at least one point")
+        raise ParameterError("omega: need at least one point")
     right = np.where(integrable, omega < 0, omega > 0)
     return float(right.mean())
 
@@ -101,7 +123,8 @@ def _close(values, target) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ data
 def load_spectra(ctx, role: str = "twobody") -> list[dict]:
     """Rows of the ``spectra`` config of the dataset of ``role`` (``twobody``: the coarse scan; ``twobody-fine``:
-    the fine scans, more levels), ascending eta: eta, g, label and the level arrays as numpy."""
+    the fine scans, more levels), ascending eta: eta, g, label and the level arrays as numpy.
+    """
     from modeling.data import load_table
 
     ds = load_table(ctx.resources.dataset(role), "spectra", "train", source=ctx.resources.source)
@@ -134,7 +157,7 @@ def _fig_spacings(ctx, rows, p) -> None:
 
     chosen = [r for e in p["hist_etas"] for r in rows if _close(r["eta"], e)]
     if not chosen:
-        raise ValueError(f"hist_etas = {p['hist_etas']}: none of them is in the dataset")
+        raise ParameterError(f"hist_etas = {p['hist_etas']}: none of them is in the dataset")
     fig, axes = subplots(len(REGIMES), len(chosen), width=3.2, height=2.6, sharex=True)
     x = np.linspace(1e-3, 4.0, 300)
     data = []
@@ -272,7 +295,7 @@ def run(ctx) -> dict:
     def at(eta, key):
         hit = [s[key] for s in stats if _close(s["eta"], eta)]
         if not hit:
-            raise ValueError(f"eta = {eta:g}: not in the dataset {ctx.resources.dataset('twobody')}")
+            raise ParameterError(f"eta = {eta:g}: not in the dataset {ctx.resources.dataset('twobody')}")
         return hit[0]
 
     non = [s for s in stats if s["label"] == 0]

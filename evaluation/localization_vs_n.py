@@ -1,10 +1,10 @@
 """Past the paper: localization of tribaker resonances against N towards the semiclassical limit, closed vs
 partially open map (the open question of Montes et al., arXiv:2406.00363: is there more localization in the open
-map, and how does it evolve as N grows? ``docs/tribaker.md``; ``tribaker.md`` §2-4, §9).
+map, and how does it evolve as N grows? ``docs/tribaker.md`` §2-4, §9-12).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar) (semiclassical limit N -> infinity); the norm ratio
 mu of a Husimi / LR image is 1 for a coherent state and N/2 for the uniform distribution (``docs/tribaker.md``
-§5), so mu / (N/2) is in (0, 1].
+§4), so mu / (N/2) is in (0, 1].
 
 Protocol:
 
@@ -42,11 +42,32 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from qchaos.errors import ParameterError
+
+from .core import Metric
 from .plotting import CLOSED_COLOR, OPEN_COLOR, subplots
 
 NAME = "localization-vs-n"
 TITLE = "Past the paper: fraction of resonances called localized against N, closed vs open"
 _COMMON = {"open_reflectivity": 0.2, "long_lived_quantile": 0.5, "min_abs_z": 0.0, "scheduler": None}
+METRICS = (
+    Metric("frac_localized_{map}_maxN", "fraction of resonances the net calls localized at the largest N"),
+    Metric("frac_localized_open_long_maxN", "the same for the open map's longer-lived half"),
+    Metric("baseline_frac_{map}_maxN", "fraction below the norm-ratio threshold at the largest N"),
+    Metric("slope_{map}_per_lnN", "d(fraction)/d ln N of the net's calls, unweighted"),
+    Metric("slope_{map}_per_lnN_weighted", "the same, inverse-variance weighted fit"),
+    Metric("more_localization_open", "open minus closed fraction called localized, mean over N"),
+    Metric("more_localization_open_weighted", "the same, inverse-variance weighted mean"),
+    Metric("more_localization_open_slope_per_lnN", "d(open - closed fraction)/d ln N, weighted"),
+    Metric("more_localization_open_long", "the same with the open map's longer-lived half"),
+    Metric("baseline_more_localization_open", "open minus closed for the norm-ratio baseline"),
+    Metric("mean_mu_scaled_{map}_maxN", "mean norm ratio mu / (N/2) at the largest N"),
+    Metric("js_natural_open_maxN", "JS distance of the natural-decay resonances' Husimi functions to the natural "
+           "measure at the largest N"),
+    Metric("js_natural_open_exponent", "b in JS ~ N^b, natural-decay resonances, open map"),
+    Metric("js_leading_open_exponent", "b in JS ~ N^b, LR of the longest-lived resonances, open map"),
+)
+
 PARAMS = {
     # every resonance (m = N), in-process: the test preset
     "tiny": {**_COMMON, "N_values": [30, 48], "sample": 48, "leading": 4, "bins": 9, "workers": 0},
@@ -63,7 +84,7 @@ PARAMS = {
 def n_grid(N0: int, stop: int, step: int) -> list[int]:
     """N0, N0 + step, ... <= stop (every value a multiple of 3 when N0 and step are)."""
     if step < 3 or step % 3 or N0 % 3:
-        raise ValueError(f"N0 = {N0}, N_step = {step}: both must be multiples of 3 (step >= 3)")
+        raise ParameterError(f"N0 = {N0}, N_step = {step}: both must be multiples of 3 (step >= 3)")
     return list(range(int(N0), int(stop) + 1, int(step)))
 
 
@@ -111,7 +132,8 @@ def log_slope(N, f) -> float:
 
 def classify_spectrum(model, N: int, R: float, min_abs_z: float = 0.0) -> dict:
     """All resonances of ``tribaker(N, R)`` with |z| > ``min_abs_z``: |z| (n,), mu / (N/2) (n,), net says
-    localized (n,) bool."""
+    localized (n,) bool.
+    """
     from generation.tribaker.generate import norm_ratios
     from generation.tribaker.resonances import resonances
     from modeling.coherent_layer import pack_resonances
@@ -198,7 +220,8 @@ def _row(N: int, R: float, point: dict, localized: np.ndarray, t: float, quantil
 
 def _thresholds(ctx, repo: str, maps: dict, train=None) -> dict:
     """Per map: the norm-ratio threshold fitted on the training rows (:func:`fit_threshold`); ``train``: the loaded
-    training split of ``repo`` (loaded here when None)."""
+    training split of ``repo`` (loaded here when None).
+    """
     if train is None:
         from modeling.data import load_table
 
@@ -212,7 +235,7 @@ def _thresholds(ctx, repo: str, maps: dict, train=None) -> dict:
     for which, r in maps.items():
         sel = np.abs(R - r) <= 1e-9
         if not sel.any():
-            raise ValueError(f"dataset {repo}: no training row with R = {r:g}")
+            raise ParameterError(f"dataset {repo}: no training row with R = {r:g}")
         thr, acc = fit_threshold(x[sel], y[sel])
         out[which] = {"R": r, "threshold": thr, "train_accuracy": acc, "rows": int(sel.sum())}
     return out

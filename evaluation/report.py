@@ -20,7 +20,8 @@ __all__ = ["load_targets", "verdict", "shortfall", "headline", "render_report"]
 
 def load_targets(path=None) -> dict:
     """The targets table (without its ``_comment`` entries): ``path``, else the package's ``targets.json``
-    (package data, read through ``importlib.resources``)."""
+    (package data, read through ``importlib.resources``).
+    """
     from qchaos.hub import package_file
 
     data = json.loads(Path(path or package_file("evaluation", "targets.json")).read_text(encoding="utf-8"))
@@ -59,7 +60,8 @@ def verdict(value, target: dict | None, preset: str) -> str:
 def shortfall(value, target: dict | None) -> float | None:
     """How far a measured value misses its target (> 0 when not met, in the metric's units): the distance to the
     bound for ``>=``, ``>``, ``<=``, ``<``, and beyond the tolerance for ``approx`` / ``==``; None without a value
-    or target."""
+    or target.
+    """
     if target is None or value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     x, t, tol = float(value), float(target["value"]), float(target.get("tolerance", 0.0))

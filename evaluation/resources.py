@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qchaos.errors import MissingResource
+from qchaos.errors import MissingResource, ParameterError
 
 __all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
 
@@ -94,9 +94,9 @@ class Resources:
         if role in self.datasets:
             return self.datasets[role]
         if role not in DATASET_ROLES:
-            raise ValueError(f"role = {role!r}: must be one of {sorted(DATASET_ROLES)}")
+            raise ParameterError(f"role = {role!r}: must be one of {sorted(DATASET_ROLES)}")
         if self.preset not in DATASET_ROLES[role]:
-            raise ValueError(f"preset = {self.preset!r}: no dataset of role {role!r}; pass datasets={{{role!r}: "
+            raise ParameterError(f"preset = {self.preset!r}: no dataset of role {role!r}; pass datasets={{{role!r}: "
                              "repo_id}}")
         system, gen_preset = DATASET_ROLES[role][self.preset]
         repo_id = f"{DEFAULT_ORG}/{system}-{gen_preset}"
@@ -112,15 +112,15 @@ class Resources:
         return repo_id
 
     def _build_dataset(self, system: str, gen_preset: str, how: str) -> None:
-        from qchaos.cli import main
+        """Generate (or resume) the preset's store and publish it: the same calls as ``qchaos generate`` and
+        ``qchaos publish`` (the build API, never the CLI).
+        """
+        from generation.build import build
+        from generation.publish import publish
 
         print(f"building dataset {system}-{gen_preset}: {how}", flush=True)
-        quiet = [] if self.progress else ["--quiet"]
-        for argv in (["generate", system, "--preset", gen_preset, *quiet],
-                     ["publish", system, "--preset", gen_preset, *quiet]):
-            rc = main(argv)
-            if rc != 0:
-                raise MissingResourceError(f"`qchaos {' '.join(argv)}` failed (exit {rc}); see the messages above")
+        result = build(system, gen_preset, progress=self.progress)  # a failed point raises, naming it
+        publish(system, result.store, preset=gen_preset, progress=self.progress)
 
     # -- models -----------------------------------------------------------------------------------------------------
     def _uses_shipped(self, kind: str, shipped: bool) -> bool:
@@ -157,7 +157,7 @@ class Resources:
         the ``twobody-shipped`` role's dataset) at the ``mini`` preset too; at ``paper`` it is the reference anyway.
         """
         if kind not in MODEL_ROLES:
-            raise ValueError(f"kind = {kind!r}: must be one of {sorted(MODEL_ROLES)}")
+            raise ParameterError(f"kind = {kind!r}: must be one of {sorted(MODEL_ROLES)}")
         if self._uses_shipped(kind, shipped) and self.preset != "paper":
             key = f"{kind}@shipped"
             if key not in self._models:
@@ -178,7 +178,10 @@ class Resources:
         folder = local_repo_path(repo_id, "model")
         model = None
         if (folder / "qchaos.json").is_file() or shipped_path(repo_id) is not None:  # local hub, else shipped
-            model = HubModel.from_pretrained(repo_id, source="local")
+            # a checkpoint this evaluation retrained under a registered name is its own (checked against its
+            # qchaos.json); the shipped one must be the registry's
+            model = HubModel.from_pretrained(repo_id, source="local",
+                                             verify_registry=not (folder / "qchaos.json").is_file())
             stale = self._stale(model, kind)
             if stale:
                 if not self.build:
@@ -233,9 +236,10 @@ class Resources:
         return self._train(kind, seed=seed, save=False, **overrides)
 
     def _train(self, kind: str, *, seed: int, save: bool, repo_id: str | None = None, **overrides):
-        from modeling.train import _TRIBAKER_ONLY, _TWOBODY_ONLY, MODEL_KINDS, default_repo_id, settings_for, train
+        from modeling.systems import foreign_settings
+        from modeling.train import MODEL_KINDS, default_repo_id, settings_for, train
 
-        other = _TRIBAKER_ONLY if MODEL_KINDS[kind] == "twobody" else _TWOBODY_ONLY  # the shared overrides that apply
+        other = foreign_settings(MODEL_KINDS[kind])  # the shared overrides that apply to this model's system
         settings = {**{k: v for k, v in self.train_overrides.items() if k not in other}, **overrides}
         dataset = self.dataset(MODEL_ROLES[kind])
         wanted = settings_for(kind, self.train_preset, dataset, seed=seed, **settings)
@@ -254,7 +258,8 @@ class Resources:
 
     def _finished_run(self, log_path: Path, settings, dataset: str):
         """The ``TrainResult`` of a training run finished earlier with exactly these settings on the dataset as it
-        is now published (its log and checkpoint beside it), else None."""
+        is now published (its log and checkpoint beside it), else None.
+        """
         import json
 
         from modeling.data import dataset_info

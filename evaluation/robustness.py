@@ -1,5 +1,5 @@
 """Robustness of the density CNN to FGSM, PGD and the quantum perturbation, original against adversarially hardened
-net (Lang et al., arXiv:2402.16244, Figs. 14-16, Eqs. 17-18; ``twobody.md`` §7).
+net (Lang et al., arXiv:2402.16244, Figs. 14-16, Eqs. 17-18; ``docs/twobody.md`` §7 (adversarial)).
 
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P grid
 scaled to [0, 1], ``modeling.density_cnn.density_images``):
@@ -39,12 +39,31 @@ import numpy as np
 import torch
 
 from modeling.density_cnn import density_images
+from qchaos.errors import ParameterError
 
+from .core import Metric
 from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "robustness"
 TITLE = "Robustness to FGSM, PGD and the quantum perturbation, original vs hardened (Figs. 14-16)"
+METRICS = (
+    Metric("fgsm_hardened_minus_original", "hardened minus original accuracy under FGSM at the largest eps"),
+    Metric("quantum_hardened_minus_original_integrable", "hardened minus original accuracy on integrable states "
+           "under the quantum perturbation at the largest eps"),
+    Metric("quantum_to_fgsm_eps_ratio", "eps at which the quantum perturbation breaks the original net over "
+           "that of FGSM"),
+    Metric("fgsm_breaking_eps", "FGSM eps where the original net drops below the threshold"),
+    Metric("quantum_breaking_eps", "quantum eps where the original net drops below the threshold"),
+    Metric("fgsm_hardened_minus_original_grid_mean", "hardened minus original FGSM accuracy, mean over eps"),
+    Metric("quantum_hardened_minus_original_integrable_grid_mean", "the same for the quantum perturbation on "
+           "integrable states"),
+    Metric("clean_accuracy_{net}", "accuracy of one net on the unperturbed test states"),
+    Metric("{attack}_accuracy_{net}_eps0", "accuracy of one net under one attack at eps = 0"),
+    Metric("{attack}_accuracy_{net}_max_eps", "accuracy of one net under one attack at the largest eps"),
+    Metric("quantum_accuracy_{net}_{group}_max_eps", "the same on the integrable or non-integrable states"),
+)
+
 PARAMS = {
     "tiny": {"fgsm_eps": [0.0, 0.025, 0.05], "quantum_eps": [0.0, 0.25, 0.5], "pgd_steps": 2, "threshold": 0.9,
              "batch_size": 128},
@@ -67,7 +86,8 @@ NET_STYLE = {"original": dict(color=NONINTEGRABLE_COLOR, marker="o"), "hardened"
 # -- pure helpers -------------------------------------------------------------------------------------------------
 def group_accuracies(pred: torch.Tensor, labels: torch.Tensor) -> dict:
     """Accuracy of predictions ``pred`` (n,) against ``labels`` (n,) (1 integrable, 0 non-integrable) for all,
-    integrable and non-integrable states (NaN for an empty group)."""
+    integrable and non-integrable states (NaN for an empty group).
+    """
     right = (pred == labels).double()
     out = {}
     for g, mask in zip(GROUPS, (torch.ones_like(labels, dtype=torch.bool), labels == 1, labels == 0)):
@@ -78,7 +98,8 @@ def group_accuracies(pred: torch.Tensor, labels: torch.Tensor) -> dict:
 def crossing_eps(eps, acc, threshold: float) -> tuple[float, bool]:
     """The eps where ``acc`` (on the increasing grid ``eps``) first drops below ``threshold``, linearly interpolated
     between the last grid point at or above and the first below; ``(eps*, True)``. ``(eps[0], True)`` if the first
-    point is already below; ``(eps[-1], False)`` if it never drops below (a lower bound)."""
+    point is already below; ``(eps[-1], False)`` if it never drops below (a lower bound).
+    """
     eps, acc = np.asarray(eps, dtype=np.float64), np.asarray(acc, dtype=np.float64)
     below = np.flatnonzero(acc < threshold)
     if below.size == 0:
@@ -132,7 +153,8 @@ def training_etas(models: dict) -> tuple:
 
 def subsample(data, n: int | None, seed: int = 0):
     """``data`` (``TwobodyData``) restricted to ``n`` rows drawn without replacement with
-    ``numpy.random.default_rng(seed)``, kept in their published order (all rows when ``n`` is None or larger)."""
+    ``numpy.random.default_rng(seed)``, kept in their published order (all rows when ``n`` is None or larger).
+    """
     import dataclasses
 
     if n is None or n >= len(data):
@@ -146,14 +168,15 @@ def subsample(data, n: int | None, seed: int = 0):
 def load_states(ctx, etas):
     """Every split of the nets' training dataset (``ctx.resources.model_role(..., shipped=True)``: the shipped
     checkpoints' ``twobody-shipped`` at mini and paper) restricted to ``etas``: ``(test, bank)`` — the test split
-    (``TwobodyData``) and a ``PartnerBank`` of all loaded states."""
+    (``TwobodyData``) and a ``PartnerBank`` of all loaded states.
+    """
     from modeling.attacks import PartnerBank
     from modeling.data import load_twobody
 
     repo = ctx.resources.dataset(ctx.resources.model_role(NETS["original"], shipped=True))
     data = load_twobody(repo, None, etas, source=ctx.resources.source)
     if "test" not in data or len(data["test"]) == 0:
-        raise ValueError(f"dataset {repo}: no test rows with eta in {etas}")
+        raise ParameterError(f"dataset {repo}: no test rows with eta in {etas}")
     return data["test"], PartnerBank.from_parts(data.values())
 
 

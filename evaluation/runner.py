@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qchaos.errors import ParameterError
 from qchaos.hub import write_json
 
-from .core import PRESETS, Context, experiment_names, get_experiment, to_jsonable
+from .core import PRESETS, Context, experiment_names, get_experiment, to_jsonable, undeclared_metrics
 from .report import load_targets, render_report
 from .resources import MissingResourceError, Resources
 
@@ -78,7 +80,7 @@ def write_report(folder, previous: dict | None = None, targets: dict | None = No
     folder = Path(folder)
     results = _read_json(folder / "results.json")
     if results is None:
-        raise ValueError(f"folder = {folder}: has no readable results.json; run `qchaos evaluate` first")
+        raise ParameterError(f"folder = {folder}: has no readable results.json; run `qchaos evaluate` first")
     if previous is None:
         previous = _read_json(folder / "results.previous.json")
     path = folder / "report.md"
@@ -105,7 +107,7 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
     Returns the results document (also written as ``results.json``).
     """
     if preset not in PRESETS:
-        raise ValueError(f"preset = {preset!r}: must be one of {list(PRESETS)}")
+        raise ParameterError(f"preset = {preset!r}: must be one of {list(PRESETS)}")
     order = experiment_names()  # report order
     selected = order if not names else [get_experiment(n).NAME for n in names]
     folder = Path(out) / preset
@@ -146,6 +148,11 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
             out_ = module.run(ctx) or {}
             entry["metrics"] = to_jsonable(out_.get("metrics", {}))
             entry["summary"] = out_.get("summary", "")
+            stray = undeclared_metrics(getattr(module, "METRICS", ()), entry["metrics"])
+            if stray:  # kept (hours of compute), but flagged: the tests refuse it, the report shows it
+                entry["undeclared_metrics"] = stray
+                print(f"qchaos: warning: {name}: metrics not declared in its METRICS: {', '.join(stray)}",
+                      file=sys.stderr, flush=True)
         except MissingResourceError as exc:
             entry.update(status="missing", error=str(exc), metrics={}, summary="")
             failed.append(name)

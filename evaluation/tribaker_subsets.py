@@ -1,10 +1,10 @@
 """Quantum-layer net on the tribaker map: validation accuracy against the number of N-subsets, closed vs open, and
-the training loss against step (Montes et al., arXiv:2406.00363, Figs. 3-4; ``tribaker.md`` §7.2-7.3).
+the training loss against step (Montes et al., arXiv:2406.00363, Figs. 3-4; ``docs/tribaker.md`` §7.2-7.3).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar); the dataset holds K dimensions
 N = N0, N0 + 3, ..., N0 + 3 (K - 1), 5 + 5 labelled resonances per (N, R) (the mini / paper datasets).
 
-Protocol (``tribaker.md`` §7.2 [choice]):
+Protocol (``docs/tribaker.md`` §7.2 [choice]):
 
 * N0 and K are read from the published ``tribaker`` dataset (every split).
 * For every number of N-subsets n in ``subsets`` (values above K dropped, K always added), every map
@@ -38,16 +38,32 @@ import math
 
 import numpy as np
 
+from qchaos.errors import ParameterError
+
+from .core import Metric
 from .plotting import CLOSED_COLOR, OPEN_COLOR, subplots
 
 NAME = "tribaker-subsets"
 TITLE = ("Quantum-layer net: validation accuracy against the number of N-subsets, closed vs open; loss against "
          "step (Figs. 3-4)")
+METRICS = (
+    Metric("quantum_net_accuracy_closed", "seed-mean validation accuracy with every N-subset, closed map"),
+    Metric("quantum_net_accuracy_open", "the same, open map"),
+    Metric("subsets_to_99_closed", "smallest number of N-subsets reaching 0.99, closed map"),
+    Metric("subsets_to_99_open", "the same, open map"),
+    Metric("subsets_to_99_open_minus_closed", "open minus closed (< 0: the open map needs fewer subsets)"),
+    Metric("loss_stable_step_closed", "first step after which the closed-map loss stays below the threshold"),
+    Metric("loss_stable_step_open", "the same, open map"),
+    Metric("steps_per_epoch", "training steps per epoch with every subset"),
+    Metric("trainings", "training runs behind the figures"),
+)
+
 PARAMS = {
     "tiny": {"subsets": [1, 6], "seeds": [0], "reflectivities": [1.0, 0.2], "level": 0.99, "loss_level": 0.1},
     "mini": {"subsets": [1, 2, 4, 8, 16, 30], "seeds": [0, 1], "reflectivities": [1.0, 0.2], "level": 0.99,
              "loss_level": 0.1},
-    "paper": {"subsets": [1, 2, 3, 5, 8, 12, 20, 30, 50], "seeds": [0, 1, 2, 3, 4], "reflectivities": [1.0, 0.2],
+    # 9 n x 3 seeds x 2 maps = 54 trainings (~45 min on 2 cores; the cost grows with n: 131 subsets per seed and map)
+    "paper": {"subsets": [1, 2, 3, 5, 8, 12, 20, 30, 50], "seeds": [0, 1, 2], "reflectivities": [1.0, 0.2],
               "level": 0.99, "loss_level": 0.1},
 }
 
@@ -56,10 +72,10 @@ def dimensions(N_values) -> tuple[int, int]:
     """(N0, K) of a dataset's dimensions N = N0, N0 + 3, ..., N0 + 3 (K - 1), from its N column (any order)."""
     ns = np.unique(np.asarray(N_values, dtype=np.int64))
     if ns.size == 0:
-        raise ValueError("N_values: empty")
+        raise ParameterError("N_values: empty")
     n0, top = int(ns[0]), int(ns[-1])
     if (top - n0) % 3:
-        raise ValueError(f"N_values: {n0}..{top} is not a step-3 range")
+        raise ParameterError(f"N_values: {n0}..{top} is not a step-3 range")
     return n0, (top - n0) // 3 + 1
 
 
@@ -98,7 +114,8 @@ def stable_step(losses, level: float) -> float:
 
 def seed_stats(rows: list[dict], R: float, ns) -> dict:
     """Per n: mean, min and max over seeds of the validation accuracy of map R (:func:`evaluation.cnn_training.band`;
-    NaN when no run); lists of floats aligned with ``ns``."""
+    NaN when no run); lists of floats aligned with ``ns``.
+    """
     from .cnn_training import band
 
     out = {"mean": [], "min": [], "max": []}
@@ -116,7 +133,8 @@ def _map_name(R: float) -> str:
 
 def _train_all(ctx, N0: int, ns: list[int]) -> tuple[list[dict], dict, dict]:
     """Every (R, n, seed) training; returns the result rows, the per-step losses of the n = K, first-seed runs and
-    their steps per epoch (``res.history[0]["steps"]`` = ceil(training rows / batch size)), both keyed by R."""
+    their steps per epoch (``res.history[0]["steps"]`` = ceil(training rows / batch size)), both keyed by R.
+    """
     p = ctx.params
     jobs = [(R, n, s) for R in p["reflectivities"] for n in ns for s in p["seeds"]]
     rows, curves, steps_per_epoch = [], {}, {}

@@ -37,11 +37,26 @@ import time
 
 import numpy as np
 
+from qchaos.errors import ParameterError
+
+from .core import Metric
 from .core import metric as _metric
 from .plotting import INTEGRABLE_COLOR, NONINTEGRABLE_COLOR, subplots
 
 NAME = "verdict-time"
 TITLE = "Time to a reliable verdict: CNN on eigenstates vs level statistics, cost against reliability"
+METRICS = (
+    Metric("verdict_speedup", "cost of a reliable level-statistics verdict over that of a reliable CNN verdict"),
+    Metric("verdict_speedup_lower_bound", "a lower bound of it when level statistics never became reliable",
+           optional=True),
+    Metric("cnn_reliable_states", "smallest number of eigenstates from which the CNN is always right"),
+    Metric("stats_reliable_levels", "smallest number of levels from which the Brody fit is always right"),
+    Metric("cnn_reliable_seconds", "wall time of a CNN verdict at its reliable count", "s"),
+    Metric("stats_reliable_seconds", "wall time of a level-statistics verdict at its reliable count", "s"),
+    Metric("cnn_reliability_at_1_state", "fraction of held-out ratios right with one eigenstate"),
+    Metric("stats_reliability_at_min_levels", "fraction of held-out ratios right with the fewest levels"),
+)
+
 PARAMS = {
     "tiny": {"etas": ["1/3", 0.5], "cnn_states": [1, 4], "stat_levels": [30, 80], "basis_factor": 2.0,
              "repeats": 1},
@@ -59,7 +74,8 @@ ROUTES = {"cnn": "A: density CNN (states)", "stats": "B: level statistics (level
 def dataset_window(repo_id: str, source: str) -> dict:
     """The image setup of a two-atom training dataset: ``{"g", "window": (lo, hi), "image_size", "basis_factor"}``
     from its ``wavefunctions`` rows (every split: the stored level range, the psi shape, the single g) and, for the
-    basis size, the generation config in its manifest (else the generator's default 2)."""
+    basis size, the generation config in its manifest (else the generator's default 2).
+    """
     from generation.presets import TwobodyConfig
     from modeling.data import dataset_info, load_table
 
@@ -71,7 +87,7 @@ def dataset_window(repo_id: str, source: str) -> dict:
         gs |= set(np.unique(table.column("g").to_numpy()).tolist())
         size = int(part.features["psi"].shape[-1])
     if len(gs) != 1:
-        raise ValueError(f"dataset {repo_id}: its images have several g {sorted(gs)}; one is needed")
+        raise ParameterError(f"dataset {repo_id}: its images have several g {sorted(gs)}; one is needed")
     lv = np.concatenate(levels)
     config = dataset_info(repo_id).get("config") or {}
     return {"g": float(gs.pop()), "window": (int(lv.min()), int(lv.max())), "image_size": size,
@@ -101,9 +117,9 @@ def reliable_count(counts, correct) -> int | None:
     counts = [int(c) for c in counts]
     ok = np.asarray(correct, dtype=bool).all(axis=1)
     if ok.shape[0] != len(counts):
-        raise ValueError(f"correct: {ok.shape[0]} rows for {len(counts)} counts")
+        raise ParameterError(f"correct: {ok.shape[0]} rows for {len(counts)} counts")
     if any(b <= a for a, b in zip(counts, counts[1:])):
-        raise ValueError(f"counts = {counts}: must be strictly increasing")
+        raise ParameterError(f"counts = {counts}: must be strictly increasing")
     if not ok.size or not ok[-1]:
         return None
     i = len(ok) - 1
@@ -135,7 +151,8 @@ def route_cnn(model, eta, g: float, lo: int, n_states: int, image_size: int, bas
 
 def route_statistics(eta, g: float, n_levels: int, basis_factor: float) -> dict:
     """Route B: converged spectrum -> unfolded spacings -> Brody histogram fit; verdict omega < 0; seconds per
-    stage."""
+    stage.
+    """
     from generation.spectra import fit_brody_hist, spacings
     from generation.twobody.spectrum import solve_spectrum
 

@@ -2,50 +2,36 @@
 
 A config is a frozen dataclass whose fields are every generation parameter; ``to_dict()`` is what the store
 records and hashes, ``points()`` the sweep's parameter points (key -> parameters). CLI flags override fields.
-Values marked [choice] are ours where the papers are silent (``twobody.md`` §4-5, ``tribaker.md`` §5).
+Values marked [choice] are ours where the papers are silent (``docs/twobody.md`` §4-5, ``docs/tribaker.md`` §5 (dataset)).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from qchaos.errors import ParameterError
+from qchaos.limits import check_memory, max_bytes  # noqa: F401 - re-exported (generation.presets.max_bytes)
 
-from .twobody.basis import basis_by_count, parse_eta
+from .twobody.basis import MIN_ETA, basis_by_count, parse_eta
 from .twobody.bethe import INTEGRABLE_ETAS
-
+from .twobody.spectrum import check_max_g, spectrum_memory
 
 MAX_POINTS = 100_000
 """Most parameter points of one sweep (a sanity bound: each point is a separate task and group)."""
-MIN_ETA = 1e-4
-"""Smallest accepted mass ratio: below it the light atom's quantum numbers (~ sqrt(levels / eta)) explode."""
 
 
-def max_bytes() -> int:
-    """Memory one parameter point may use: ``$QCHAOS_MAX_BYTES`` if set, else half the machine's physical memory."""
-    import os
-
-    env = os.environ.get("QCHAOS_MAX_BYTES")
-    if env:
-        return int(float(env))
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 8 * 2**30
-
-
-def check_memory(estimate: float, what: str, flags: str) -> None:
-    """``ParameterError`` if one point needs more than :func:`max_bytes` (``estimate`` in bytes)."""
-    from qchaos.errors import ParameterError
-
-    limit = max_bytes()
-    if not estimate <= limit:
-        raise ParameterError(f"{what}: one point needs about {estimate / 2**30:.3g} GiB (estimate), more than the "
-                             f"{limit / 2**30:.3g} GiB allowed (half this machine's memory); lower {flags}, or set "
-                             "QCHAOS_MAX_BYTES (bytes) to raise the limit")
+def _distinct_keys(values, key, name: str, hint: str) -> None:
+    """``ParameterError`` if two distinct ``values`` map to one point key (one point would silently stand for both)."""
+    seen: dict[str, float] = {}
+    for v in values:
+        k = key(v)
+        if k in seen:
+            raise ParameterError(f"{name}: {seen[k]!r} and {v!r} would share the point {k!r} (one would silently "
+                                 f"stand for both); give {hint}")
+        seen[k] = v
 
 
 def eta_grid(start: float, stop: float, step: float) -> list[float]:
@@ -73,24 +59,52 @@ def parse_etas(text: str) -> list[float]:
             try:
                 start, stop, step = (float(parse_eta(x)) if i < 2 else float(x) for i, x in enumerate(part.split(":")))
             except ValueError as exc:
-                raise ValueError(f"eta = {part!r}: a range is START:STOP:STEP with 0 < START <= STOP <= 1 ({exc})")
+                raise ParameterError(f"eta = {part!r}: a range is START:STOP:STEP with 0 < START <= STOP <= 1 ({exc})")
             if step <= 0:
-                raise ValueError(f"eta = {part!r}: the range step must be > 0")
+                raise ParameterError(f"eta = {part!r}: the range step must be > 0")
             out.extend(eta_grid(start, stop, step))
         else:
             out.append(parse_eta(part))
     if not out:
-        raise ValueError(f"eta = {text!r}: give at least one mass ratio")
-    return sorted(set(out))
+        raise ParameterError(f"eta = {text!r}: give at least one mass ratio")
+    etas = sorted(set(out))
+    _distinct_keys(etas, lambda e: f"eta{e:.10f}", f"eta = {text!r}", "mass ratios that differ in the first 10 "
+                   "decimals")  # the point key (TwobodyConfig.point_key)
+    return etas
+
+
+PARAM_TOL = 1e-9
+"""Two values of a sweep parameter (a mass ratio eta, a reflectivity R) name the same point when they differ by at
+most this much. :func:`match_point` is the one place where a number given by a user (``1/3``, ``0.3333333333``) is
+matched to a point; rows of a published table are then selected by exact equality with the point's own value
+(:func:`select_points`; the published columns hold the config's floats bit for bit)."""
+
+
+def match_point(value: float, candidates) -> float | None:
+    """The first of ``candidates`` (parameter values of points) within :data:`PARAM_TOL` of ``value``, else None."""
+    for c in candidates:
+        if abs(float(c) - float(value)) <= PARAM_TOL:
+            return c
+    return None
+
+
+def select_points(values, wanted) -> np.ndarray:
+    """Boolean mask (n,) of the rows of a published column ``values`` (n,) whose point is one of ``wanted``: each
+    distinct value is matched once (:func:`match_point`), the rows by exact equality with it.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    wanted = [float(w) for w in wanted]
+    chosen = [u for u in np.unique(values) if match_point(u, wanted) is not None]
+    return np.isin(values, chosen)
 
 
 def is_integrable(eta: float) -> bool:
-    """Bethe-ansatz integrable mass ratio (eta = 1/3 or 1, to 1e-9)."""
-    return any(abs(eta - v) <= 1e-9 for v in INTEGRABLE_ETAS.values())
+    """Bethe-ansatz integrable mass ratio (eta = 1/3 or 1, to :data:`PARAM_TOL`)."""
+    return match_point(eta, INTEGRABLE_ETAS.values()) is not None
 
 
 def _dn_etas() -> list[float]:
-    """The D_{2n} mass ratios tan^2(pi / (2 n)), n = 2..10 (twobody.md §2)."""
+    """The D_{2n} mass ratios tan^2(pi / (2 n)), n = 2..10 (docs/twobody.md §2)."""
     return [round(float(np.tan(np.pi / (2 * n)) ** 2), 12) for n in range(2, 11)]
 
 
@@ -196,21 +210,22 @@ class TwobodyConfig:
         if self.window is not None:
             object.__setattr__(self, "window", tuple(int(w) for w in self.window))
         if not self.etas:
-            raise ValueError("etas: give at least one mass ratio")
+            raise ParameterError("etas: give at least one mass ratio")
         if not np.isfinite(self.g) or self.g < 0:
-            raise ValueError(f"g = {self.g}: must be finite and >= 0")
+            raise ParameterError(f"g = {self.g}: must be finite and >= 0")
+        check_max_g(self.g)
         if int(self.levels) != self.levels or self.levels < 20:
-            raise ValueError(f"levels = {self.levels}: must be an integer >= 20 (level statistics need levels)")
+            raise ParameterError(f"levels = {self.levels}: must be an integer >= 20 (level statistics need levels)")
         if self.window is not None:
             lo, hi = self.window
             if not 1 <= lo <= hi <= self.levels:
-                raise ValueError(f"window = [{lo}, {hi}]: must satisfy 1 <= lo <= hi <= levels = {self.levels} "
+                raise ParameterError(f"window = [{lo}, {hi}]: must satisfy 1 <= lo <= hi <= levels = {self.levels} "
                                  "(images only of levels whose convergence is checked; raise --levels)")
         if int(self.image_size) != self.image_size or not 8 <= self.image_size <= 1024:
-            raise ValueError(f"image_size = {self.image_size}: must be an integer in [8, 1024]")
+            raise ParameterError(f"image_size = {self.image_size}: must be an integer in [8, 1024]")
         missing = [e for e in self.image_etas if e not in self.etas]
         if missing:
-            raise ValueError(f"image_etas = {missing}: every image eta must also be in etas")
+            raise ParameterError(f"image_etas = {missing}: every image eta must also be in etas")
         if self.scheme not in SCHEMES:
             raise ParameterError(f"scheme = {self.scheme!r}: must be one of {list(SCHEMES)}")
         self._check_sizes()
@@ -227,7 +242,6 @@ class TwobodyConfig:
 
     def _check_sizes(self) -> None:
         """Bounds from sense and memory, before anything is allocated (:func:`check_memory`)."""
-
         if len(self.etas) > MAX_POINTS:
             raise ParameterError(f"etas: {len(self.etas)} mass ratios, at most {MAX_POINTS} per sweep")
         if self.etas[0] < MIN_ETA:
@@ -244,6 +258,8 @@ class TwobodyConfig:
         dim = 4.0 * self.levels * bf  # basis of the Richardson step (4x the basis)
         n_img = hi - lo + 1
         estimate = 8.0 * dim * (n_img + 64) + 4.0 * n_img * self.image_size ** 2 + 64.0 * dim
+        # the spectrum solve itself (scheme "effective": dense parity blocks, quadratic in the basis)
+        estimate = max(estimate, spectrum_memory(self.levels, bf, extrapolate=self.g != 0, scheme=self.scheme))
         check_memory(estimate, f"levels = {self.levels}, basis_factor = {bf:g}, window = {self.window}, image_size = "
                      f"{self.image_size}", "--levels, --basis-factor, --window or --image-size")
 
@@ -274,7 +290,7 @@ class TwobodyConfig:
         }
 
 
-_TRAIN_ETAS = (1 / 3, 0.5, 0.75, 1.0)  # [choice] twobody.md §5: integrable {1/3, 1}, non-integrable {0.5, 0.75}
+_TRAIN_ETAS = (1 / 3, 0.5, 0.75, 1.0)  # [choice] docs/twobody.md §5.3: integrable {1/3, 1}, non-integrable {0.5, 0.75}
 
 
 def _paper_grid(lo: float = 0.01) -> list[float]:
@@ -365,26 +381,28 @@ class TribakerConfig:
             self._check_sampled()
         object.__setattr__(self, "reflectivities",
                            tuple(sorted({check_reflectivity(r) for r in self.reflectivities}, reverse=True)))
+        _distinct_keys(self.reflectivities, lambda r: self.point_key(self.N0, r), "R",
+                       "reflectivities that differ in the first 4 decimals")
         if int(self.K) != self.K or self.K < 1:
-            raise ValueError(f"K = {self.K}: must be a positive integer (number of N values)")
+            raise ParameterError(f"K = {self.K}: must be a positive integer (number of N values)")
         if int(self.per_side) != self.per_side or not 1 <= self.per_side <= self.N0 // 2:
-            raise ValueError(f"per_side = {self.per_side}: must be an integer in [1, N0/2 = {self.N0 // 2}]")
+            raise ParameterError(f"per_side = {self.per_side}: must be an integer in [1, N0/2 = {self.N0 // 2}]")
         if int(self.image_size) != self.image_size or not 8 <= self.image_size <= 512:
-            raise ValueError(f"image_size = {self.image_size}: must be an integer in [8, 512]")
+            raise ParameterError(f"image_size = {self.image_size}: must be an integer in [8, 512]")
         if 0.0 in self.reflectivities and self.min_abs_z <= 0:
-            raise ValueError("min_abs_z: R = 0 has N/3 exactly-zero resonances; set min_abs_z > 0 (e.g. 1e-3)")
+            raise ParameterError("min_abs_z: R = 0 has N/3 exactly-zero resonances; set min_abs_z > 0 (e.g. 1e-3)")
         if not 0 <= self.min_abs_z < 1:
-            raise ValueError(f"min_abs_z = {self.min_abs_z}: must be in [0, 1)")
+            raise ParameterError(f"min_abs_z = {self.min_abs_z}: must be in [0, 1)")
         self._check_sizes()
 
     def _check_sizes(self) -> None:
         """Bounds from sense and memory, before anything is allocated (:func:`check_memory`)."""
-
-        dims = self.dimensions
-        n_points = len(dims) * len(self.reflectivities)
+        n_dims = len(self.N_values) if self.N_values else int(self.K)  # counted, not listed (K may be huge)
+        n_points = n_dims * len(self.reflectivities)
         if n_points > MAX_POINTS:
-            raise ParameterError(f"K = {len(dims)}: {n_points} points ({len(dims)} N x {len(self.reflectivities)} "
+            raise ParameterError(f"K = {n_dims}: {n_points} points ({n_dims} N x {len(self.reflectivities)} "
                                  f"reflectivities), at most {MAX_POINTS} per sweep")
+        dims = self.dimensions
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ParameterError(f"seed = {self.seed!r}: must be an integer in [0, 2**32)")
         n_max = max(dims)
@@ -398,14 +416,14 @@ class TribakerConfig:
     def _check_sampled(self) -> None:
         n_min = min(self.dimensions)
         if int(self.sample) != self.sample or self.sample < 2 or self.sample % 2:
-            raise ValueError(f"sample = {self.sample}: must be an even integer >= 2 (0: the dense path; per N "
+            raise ParameterError(f"sample = {self.sample}: must be an even integer >= 2 (0: the dense path; per N "
                              "min(sample, N) rounded down to even)")
         if int(self.leading) != self.leading or not 1 <= self.leading <= n_min - 2:
-            raise ValueError(f"leading = {self.leading}: must be an integer in [1, min N - 2 = {n_min - 2}]")
+            raise ParameterError(f"leading = {self.leading}: must be an integer in [1, min N - 2 = {n_min - 2}]")
         if int(self.bins) != self.bins or self.bins < 3 or self.bins % 3 or self.bins > n_min:
-            raise ValueError(f"bins = {self.bins}: must be a multiple of 3 in [3, min N = {n_min}]")
+            raise ParameterError(f"bins = {self.bins}: must be a multiple of 3 in [3, min N = {n_min}]")
         if 0.0 in self.reflectivities:
-            raise ValueError("reflectivities: R = 0 is not supported with sample > 0 (defective zero eigenvalue)")
+            raise ParameterError("reflectivities: R = 0 is not supported with sample > 0 (defective zero eigenvalue)")
 
     @property
     def dimensions(self) -> list[int]:
@@ -435,11 +453,11 @@ class TribakerConfig:
 
 
 TRIBAKER_PRESETS: dict[str, TribakerConfig] = {
-    # well under a minute on 2 cores; N = 30..117, 600 states (the size tribaker.md §9 found to train to 100%)
+    # well under a minute on 2 cores; N = 30..117, 600 states (the size docs/tribaker.md §9 found to train to 100%)
     "mini": TribakerConfig(N0=30, K=30, per_side=5, image_size=32),
     # the paper's scale: N = 30..177 (K = 50), 5 + 5 states per N, closed and open
     "paper": TribakerConfig(N0=30, K=50, per_side=5, image_size=64),
-    # past the paper: large-N corpus without full eigendecompositions (docs/tribaker.md §8); 200 rank-uniform
+    # past the paper: large-N corpus without full eigendecompositions (docs/tribaker.md §12); 200 rank-uniform
     # resonances per (N, R) with LR images, N up to 6000 (N = 3000: 3.3-5.5 min, 0.4 GB on one loaded core; N = 6000
     # extrapolates to ~15-45 min, < 2 GB; benchmarks/tribaker.py tribaker_largen_point)
     "largeN": TribakerConfig(N0=300, N_values=(300, 600, 1200, 2400, 3000, 4200, 6000), per_side=5, image_size=64,
@@ -452,9 +470,9 @@ PRESETS = {"twobody": TWOBODY_PRESETS, "tribaker": TRIBAKER_PRESETS}
 def get_preset(system: str, preset: str):
     """The config of a named preset; ``ValueError`` listing the choices otherwise."""
     if system not in PRESETS:
-        raise ValueError(f"system = {system!r}: must be one of {sorted(PRESETS)}")
+        raise ParameterError(f"system = {system!r}: must be one of {sorted(PRESETS)}")
     if preset not in PRESETS[system]:
-        raise ValueError(f"preset = {preset!r}: must be one of {sorted(PRESETS[system])}")
+        raise ParameterError(f"preset = {preset!r}: must be one of {sorted(PRESETS[system])}")
     return PRESETS[system][preset]
 
 

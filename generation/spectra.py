@@ -1,6 +1,6 @@
 """Level statistics of a spectrum: unfolding, nearest-neighbour spacings, Brody fits and gap ratios.
 
-Conventions (``twobody.md`` §4):
+Conventions (``docs/twobody.md`` §4 (level statistics)):
 
 * A *spectrum* is a 1-D array of real, finite energies, shape ``(n,)``, in any order; every function sorts it
   (ascending) first. Exact degeneracies (ties) are allowed: integrable spectra have many.
@@ -31,6 +31,8 @@ import numpy as np
 from numpy.polynomial import Polynomial
 from scipy.optimize import curve_fit, minimize_scalar
 from scipy.special import gamma
+
+from qchaos.errors import ParameterError
 
 __all__ = [
     "GOE_R",
@@ -74,13 +76,13 @@ def _as_levels(energies, name: str = "energies", min_size: int = MIN_LEVELS) -> 
     try:
         arr = np.asarray(energies, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: must be a 1-D array of real numbers") from exc
+        raise ParameterError(f"{name}: must be a 1-D array of real numbers") from exc
     if arr.ndim != 1:
-        raise ValueError(f"{name}: must be 1-D, got shape {arr.shape}")
+        raise ParameterError(f"{name}: must be 1-D, got shape {arr.shape}")
     if arr.size < min_size:
-        raise ValueError(f"{name}: need at least {min_size} values, got {arr.size}")
+        raise ParameterError(f"{name}: need at least {min_size} values, got {arr.size}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: all values must be finite (no nan/inf)")
+        raise ParameterError(f"{name}: all values must be finite (no nan/inf)")
     return np.sort(arr)
 
 
@@ -88,16 +90,16 @@ def _as_spacings(s, name: str = "s") -> np.ndarray:
     """Float copy of a 1-D array of finite spacings ``s >= 0`` (at least ``MIN_LEVELS``, not all zero)."""
     arr = _as_levels(s, name=name)  # sorting is harmless for a sample
     if arr[0] < 0:
-        raise ValueError(f"{name}: spacings must be >= 0, got min {arr[0]:g}")
+        raise ParameterError(f"{name}: spacings must be >= 0, got min {arr[0]:g}")
     if arr[-1] <= 0:
-        raise ValueError(f"{name}: at least one spacing must be > 0 (all are zero)")
+        raise ParameterError(f"{name}: at least one spacing must be > 0 (all are zero)")
     return arr
 
 
 def _check_omega(omega) -> np.ndarray:
     w = np.asarray(omega, dtype=float)
     if not np.all(np.isfinite(w)) or np.any(w <= -1):
-        raise ValueError(f"omega: the Brody parameter must be finite and > -1, got {omega!r}")
+        raise ParameterError(f"omega: the Brody parameter must be finite and > -1, got {omega!r}")
     return w
 
 
@@ -130,9 +132,9 @@ def unfold(energies, degree: int = 6) -> np.ndarray:
     """
     e = _as_levels(energies)
     if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or not 1 <= degree < e.size:
-        raise ValueError(f"degree: must be an integer with 1 <= degree < number of levels ({e.size}), got {degree!r}")
+        raise ParameterError(f"degree: must be an integer with 1 <= degree < number of levels ({e.size}), got {degree!r}")
     if e[-1] == e[0]:
-        raise ValueError("energies: all levels are equal; the staircase cannot be fitted")
+        raise ParameterError("energies: all levels are equal; the staircase cannot be fitted")
     staircase = np.arange(1, e.size + 1, dtype=float)
     n_fit = Polynomial.fit(e, staircase, int(degree))
     return n_fit(e)
@@ -157,7 +159,7 @@ def spacings(energies, degree: int = 6) -> np.ndarray:
     d = np.diff(unfold(energies, degree))
     mean = d.mean()
     if not mean > 0:
-        raise ValueError("energies: the unfolded spectrum is not increasing on average; lower degree")
+        raise ParameterError("energies: the unfolded spectrum is not increasing on average; lower degree")
     return d / mean
 
 
@@ -217,7 +219,7 @@ def brody_cdf(s, omega) -> np.ndarray:
 def default_bins(n_levels: int) -> int:
     """The paper's histogram binning: ``floor(sqrt(n_levels) / 10) * 10`` bins, at least 10.
 
-    1000 levels -> 30 bins, 3000 -> 50, 5000 -> 70 (``twobody.md`` §4).
+    1000 levels -> 30 bins, 3000 -> 50, 5000 -> 70 (``docs/twobody.md`` §4 (level statistics)).
 
     Parameters
     ----------
@@ -225,7 +227,7 @@ def default_bins(n_levels: int) -> int:
         Number of levels (spacings + 1), ``>= 1``.
     """
     if isinstance(n_levels, bool) or not isinstance(n_levels, (int, np.integer)) or n_levels < 1:
-        raise ValueError(f"n_levels: must be an integer >= 1, got {n_levels!r}")
+        raise ParameterError(f"n_levels: must be an integer >= 1, got {n_levels!r}")
     return max(10, 10 * int(np.floor(np.sqrt(n_levels) / 10)))
 
 
@@ -277,7 +279,7 @@ def fit_brody_hist(s, bins: int | None = None) -> BrodyFit:
     if bins is None:
         bins = default_bins(x.size + 1)
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ValueError(f"bins: must be an integer >= 2, got {bins!r}")
+        raise ParameterError(f"bins: must be an integer >= 2, got {bins!r}")
     density, edges = np.histogram(x, bins=int(bins), range=(0.0, x[-1]), density=True)
     centres = 0.5 * (edges[:-1] + edges[1:])
     popt, pcov = curve_fit(_brody_model, centres, density, p0=[0.5], bounds=OMEGA_BOUNDS)
@@ -317,7 +319,7 @@ def fit_brody_mle(s, *, s_floor: float = _S_FLOOR) -> BrodyFit:
     """
     x = _as_spacings(s)
     if not (np.isfinite(s_floor) and 0 < s_floor < 1):
-        raise ValueError(f"s_floor: must satisfy 0 < s_floor < 1, got {s_floor!r}")
+        raise ParameterError(f"s_floor: must satisfy 0 < s_floor < 1, got {s_floor!r}")
     x = np.maximum(x, s_floor)
     log_x = np.log(x)
     lo, hi = OMEGA_BOUNDS
@@ -364,5 +366,5 @@ def mean_gap_ratio(energies) -> float:
     """
     r = gap_ratios(energies)
     if r.size == 0:
-        raise ValueError("energies: all gaps are zero, no gap ratio is defined")
+        raise ParameterError("energies: all gaps are zero, no gap ratio is defined")
     return float(r.mean())

@@ -177,7 +177,8 @@ class PointStore:
     @contextlib.contextmanager
     def writing(self):
         """Hold the store's exclusive writer lock for the ``with`` block; on entry, stray temporary files of killed
-        writers (``.staging/``, zarr ``*.partial`` files, ``.<name>.creating-*``) are removed."""
+        writers (``.staging/``, zarr ``*.partial`` files, ``.<name>.creating-*``) are removed.
+        """
         import shutil
 
         from qchaos.atomic import clean_stray, writer_lock
@@ -280,7 +281,8 @@ class PointStore:
     def write_point(self, key: str, result: PointResult, params: dict | None = None, replace: bool = False) -> None:
         """Write one point atomically: built in ``.staging/``, marked complete with its digests, renamed into
         ``points/<key>`` (an incomplete or, with ``replace``, a damaged leftover is replaced); a complete point is
-        otherwise never rewritten. ``params`` (the config's parameters of the point) are recorded and verified."""
+        otherwise never rewritten. ``params`` (the config's parameters of the point) are recorded and verified.
+        """
         import shutil
         import uuid
 

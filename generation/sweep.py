@@ -113,7 +113,8 @@ def scheduler_address(scheduler: str | None = None, scheduler_file: str | os.Pat
     """The cluster a sweep uses: ``scheduler``, else the address in ``scheduler_file`` (a Dask scheduler file,
     JSON with ``"address"``), else Dask's ``scheduler-address`` config (``DASK_SCHEDULER_ADDRESS``), else ``None``
     (no cluster given: in-process or a local cluster). :class:`NotFoundError` for a missing or unreadable
-    scheduler file (named)."""
+    scheduler file (named).
+    """
     if scheduler:
         return str(scheduler)
     if scheduler_file:
@@ -137,7 +138,8 @@ def scheduler_address(scheduler: str | None = None, scheduler_file: str | os.Pat
 
 def task_key(store: PointStore, key: str) -> str:
     """The Dask key of point ``key`` of ``store``: unique per store (resolved path and config hash), so two
-    sweeps on one cluster never collide, and the same on every rerun of one store."""
+    sweeps on one cluster never collide, and the same on every rerun of one store.
+    """
     import hashlib
 
     from .store import config_hash
@@ -148,7 +150,8 @@ def task_key(store: PointStore, key: str) -> str:
 
 def _client(address: str | None, workers: int | None):
     """(``Client``, the ``LocalCluster`` started for it or None); :class:`EnvironmentFault` naming the address
-    when a scheduler does not answer within Dask's ``distributed.comm.timeouts.connect``."""
+    when a scheduler does not answer within Dask's ``distributed.comm.timeouts.connect``.
+    """
     import dask
     from dask.distributed import Client, LocalCluster
 

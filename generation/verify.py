@@ -44,35 +44,23 @@ class VerifyReport:
 
 
 def required_arrays(system: str, params: dict) -> dict[str, tuple | None]:
-    """``{"table/name": shape or None}`` that a complete point with ``params`` must hold (None: any shape)."""
-    if system == "twobody":
-        out: dict[str, tuple | None] = {f"spectrum/{n}": None
-                                        for n in ("energy", "raw", "error", "parity", "level", "horizontal")}
-        if params.get("window"):
-            lo, hi = params["window"]
-            P = int(params["image_size"])
-            out["states/psi"] = (hi - lo + 1, P, P)
-            out.update({f"states/{n}": (hi - lo + 1,) for n in ("energy", "level", "parity", "label")})
-        return out
-    if system == "tribaker":
-        N, S, P = int(params["N"]), 2 * int(params["per_side"]), int(params["image_size"])
-        out = {f"spectrum/{n}": (N,) for n in ("z", "decay", "norm_ratio")}
-        out.update({"states/right": (S, N), "states/left": (S, N), "states/image": (S, P, P)})
-        out.update({f"states/{n}": (S,) for n in ("z", "norm_ratio", "label", "index")})
-        return out
-    return {}
+    """``{"table/name": shape or None}`` that a complete point with ``params`` must hold (None: any shape; ``{}``
+    for an unknown system).
+    """
+    from .systems import SYSTEMS
+
+    return SYSTEMS[system].required_arrays(params) if system in SYSTEMS else {}
 
 
 def _config_points(system: str, config: dict) -> dict[str, dict]:
     from qchaos.errors import IntegrityError
 
-    from .presets import TribakerConfig, TwobodyConfig
+    from .systems import SYSTEMS
 
-    cls = {"twobody": TwobodyConfig, "tribaker": TribakerConfig}.get(system)
-    if cls is None:
+    if system not in SYSTEMS:
         raise IntegrityError(f"system = {system!r}: the store's attributes name no known system")
     try:
-        return cls(**config).points()
+        return SYSTEMS[system].config(config).points()
     except (TypeError, ValueError) as exc:
         raise IntegrityError(f"the store's recorded config is not valid ({exc})") from exc
 
@@ -169,7 +157,8 @@ def verify_dataset_repo(path: str | Path) -> VerifyReport:
 def resolve_target(target: str | Path) -> tuple[str, Path]:
     """``(kind, folder)`` of a store folder, a dataset or model repo folder, or a repo id of the local hub (dataset
     first); kind is ``"store"``, ``"dataset"`` or ``"model"``. Models are verified by
-    :func:`modeling.hub_model.verify_folder` (this layer does not import modeling)."""
+    :func:`modeling.hub_model.verify_folder` (this layer does not import modeling).
+    """
     from qchaos.errors import NotFoundError
     from qchaos.hub import MANIFEST, local_repo_path
 
@@ -196,7 +185,8 @@ def resolve_target(target: str | Path) -> tuple[str, Path]:
 
 def verify(target: str | Path, progress: bool = False) -> VerifyReport:
     """Verify a store or a dataset repo (see :func:`resolve_target`; a model gives ``kind == "model"`` and no
-    checks: use :func:`modeling.hub_model.verify_folder`)."""
+    checks: use :func:`modeling.hub_model.verify_folder`).
+    """
     kind, path = resolve_target(target)
     if kind == "store":
         return verify_store(path, progress)

@@ -1,4 +1,4 @@
-"""Adversarial perturbations with one calling convention: ``attack(model, x, y, eps) -> x_adv`` (``twobody.md`` §7).
+"""Adversarial perturbations with one calling convention: ``attack(model, x, y, eps) -> x_adv`` (``docs/twobody.md`` §7 (adversarial)).
 
 * :func:`fgsm` / :class:`FGSM` (Eq. 17): ``x_adv = clip_[0,1](x + eps sign(grad_x J(theta, x, y)))``, ``J`` the
   cross-entropy of the model's logits. ``x``: density images in [0, 1] (``density_images``), shape (B, P, P) or
@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qchaos.errors import ParameterError
+
 __all__ = ["fgsm", "pgd", "FGSM", "PGD", "batched_attack", "grid_norm", "quantum_perturbation", "PartnerBank",
            "QuantumPerturbation"]
 
@@ -38,10 +40,10 @@ def _eps(eps, x: torch.Tensor, name: str = "eps") -> torch.Tensor:
     if e.ndim == 0:
         e = e.expand(x.shape[0])
     if e.ndim != 1 or e.shape[0] != x.shape[0]:
-        raise ValueError(f"{name}: a number or one value per sample (shape ({x.shape[0]},)), got shape "
+        raise ParameterError(f"{name}: a number or one value per sample (shape ({x.shape[0]},)), got shape "
                          f"{tuple(e.shape)}")
     if not bool(torch.all(torch.isfinite(e))) or bool(torch.any(e < 0)):
-        raise ValueError(f"{name} = {eps}: must be finite and >= 0")
+        raise ParameterError(f"{name} = {eps}: must be finite and >= 0")
     return e.view(-1, *([1] * (x.ndim - 1)))
 
 
@@ -112,7 +114,7 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int = 10, alpha=
         detached tensor like ``x``.
     """
     if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps = {steps!r}: must be a positive integer")
+        raise ParameterError(f"steps = {steps!r}: must be a positive integer")
     _check_xy(x, y, clip)
     e = _eps(eps, x)
     a = 2.5 * e / int(steps) if alpha is None else _eps(alpha, x, "alpha")
@@ -134,7 +136,8 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int = 10, alpha=
 def batched_attack(attack, model, x: torch.Tensor, y: torch.Tensor, eps, batch_size: int = 128,
                    device=None) -> torch.Tensor:
     """``attack(model, x, y, eps)`` applied to consecutive batches of ``batch_size`` rows (each batch moved to
-    ``device`` when given), the results concatenated (rows in the order of ``x``)."""
+    ``device`` when given), the results concatenated (rows in the order of ``x``).
+    """
 
     def to(t):
         return t if device is None else t.to(device)
@@ -179,7 +182,8 @@ class PGD:
 # -- the quantum perturbation ------------------------------------------------------------------------------------
 def grid_norm(psi: torch.Tensor) -> torch.Tensor:
     """Continuum L2 norm of wavefunctions on the P x P cell-centre grid: ``sqrt(mean(psi**2))`` over the last two
-    axes, shape (..., 1, 1)."""
+    axes, shape (..., 1, 1).
+    """
     return torch.sqrt((psi * psi).mean(dim=(-2, -1), keepdim=True))
 
 
@@ -228,25 +232,35 @@ class PartnerBank:
         self.psi = torch.as_tensor(psi)
         m = self.psi.shape[0]
         if self.psi.ndim != 3:
-            raise ValueError(f"psi: must have shape (M, P, P), got {tuple(self.psi.shape)}")
+            raise ParameterError(f"psi: must have shape (M, P, P), got {tuple(self.psi.shape)}")
         self.label = np.asarray(torch.as_tensor(label).cpu(), dtype=np.int64).reshape(-1)
         self.level = np.asarray(torch.as_tensor(level).cpu(), dtype=np.int64).reshape(-1)
         self.eta = np.zeros(m) if eta is None else np.asarray(torch.as_tensor(eta).cpu(), np.float64).reshape(-1)
         self.g = np.zeros(m) if g is None else np.asarray(torch.as_tensor(g).cpu(), np.float64).reshape(-1)
         for name, v in (("label", self.label), ("level", self.level), ("eta", self.eta), ("g", self.g)):
             if v.shape[0] != m:
-                raise ValueError(f"{name}: {v.shape[0]} values for {m} states")
+                raise ParameterError(f"{name}: {v.shape[0]} values for {m} states")
         self._index: dict[bytes, int] | None = None
+        self.rows_of: dict = {}
 
     @classmethod
     def from_parts(cls, parts) -> PartnerBank:
         """A bank of every state of ``parts`` (e.g. the splits of a dataset as ``TwobodyData``; anything with the
         attributes ``psi``, ``label``, ``level``, ``eta`` and ``g``), concatenated in order; parts without rows are
-        skipped."""
-        parts = [p for p in parts if len(p.label)]
-        return cls(torch.cat([p.psi for p in parts]), torch.cat([p.label for p in parts]),
-                   torch.cat([p.level for p in parts]), torch.cat([p.eta for p in parts]),
-                   torch.cat([p.g for p in parts]))
+        skipped. A dict ``{name: part}`` also records each part's bank rows in :attr:`rows_of` (``{name: (n,)
+        int64}``), the identity of its states in the bank (no lookup by values needed).
+        """
+        named = dict(parts) if isinstance(parts, dict) else dict(enumerate(parts))
+        kept = {k: p for k, p in named.items() if len(p.label)}
+        bank = cls(torch.cat([p.psi for p in kept.values()]), torch.cat([p.label for p in kept.values()]),
+                   torch.cat([p.level for p in kept.values()]), torch.cat([p.eta for p in kept.values()]),
+                   torch.cat([p.g for p in kept.values()]))
+        start, bank.rows_of = 0, {}
+        for k, p in named.items():
+            n = len(p.label)
+            bank.rows_of[k] = np.arange(start, start + n, dtype=np.int64)
+            start += n
+        return bank
 
     def __len__(self) -> int:
         return self.psi.shape[0]
@@ -272,7 +286,8 @@ class PartnerBank:
 
     def index_of(self, psi) -> np.ndarray:
         """Bank index of each wavefunction in ``psi`` (B, P, P), found by its exact values (float32 bytes);
-        ``ValueError`` for a state that is not in the bank."""
+        ``ValueError`` for a state that is not in the bank.
+        """
         if self._index is None:
             arr = self.psi.detach().cpu().numpy()
             self._index = {}
@@ -289,9 +304,11 @@ class PartnerBank:
             out[i] = k
         return out
 
-    def partners(self, psi) -> torch.Tensor:
-        """The partner wavefunctions (B, P, P) of states ``psi`` that are in the bank."""
-        idx = self.index_of(psi)
+    def partners(self, psi=None, *, index=None) -> torch.Tensor:
+        """The partner wavefunctions (B, P, P) of the bank's states ``index`` (bank rows, e.g. from
+        :attr:`rows_of`), or of states ``psi`` found in the bank by their values.
+        """
+        idx = self.index_of(psi) if index is None else np.asarray(index, dtype=np.int64).reshape(-1)
         pidx = self.partner_index(self.label[idx], self.level[idx], self.eta[idx], self.g[idx])
         return self.psi[torch.as_tensor(pidx)]
 
@@ -303,9 +320,10 @@ class QuantumPerturbation:
         bank: :class:`PartnerBank` holding ``psi`` and the candidate partners (each ``psi`` is looked up in it by
             its values, and its partner chosen by the bank's rule).
 
-    ``__call__(model, x, y, eps, partners=None)``: ``model`` is unused (the perturbation does not look at the
-    network; it is there for the common convention); ``y`` (B,) is checked against the bank's labels (pass None to
-    skip); ``partners`` (B, P, P) overrides the bank's choice. Returns ``psi'`` (B, P, P); classify it with
+    ``__call__(model, x, y, eps, partners=None, index=None)``: ``model`` is unused (the perturbation does not look
+    at the network; it is there for the common convention); ``index`` (B,): the bank rows of the states ``x`` (their
+    identity, e.g. ``bank.rows_of[split]``; None: each state is looked up by its values); ``y`` (B,) is checked
+    against the bank's labels (pass None to skip); ``partners`` (B, P, P) overrides the bank's choice. Returns ``psi'`` (B, P, P); classify it with
     ``model(density_images(psi'))``.
     """
 
@@ -314,10 +332,12 @@ class QuantumPerturbation:
     def __init__(self, bank: PartnerBank):
         self.bank = bank
 
-    def __call__(self, model, x, y, eps, partners=None):
+    def __call__(self, model, x, y, eps, partners=None, index=None):
         psi = torch.as_tensor(x)
         if partners is None:
-            idx = self.bank.index_of(psi)
+            idx = self.bank.index_of(psi) if index is None else np.asarray(index, dtype=np.int64).reshape(-1)
+            if idx.shape[0] != psi.shape[0]:
+                raise ParameterError(f"index: {idx.shape[0]} bank rows for {psi.shape[0]} states")
             if y is not None:
                 yy = np.asarray(torch.as_tensor(y).cpu(), dtype=np.int64).reshape(-1)
                 bad = np.flatnonzero(yy != self.bank.label[idx])

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from qchaos.errors import ParameterError
+
 __all__ = ["DIHEDRAL_ORDER", "dihedral", "random_dihedral"]
 
 DIHEDRAL_ORDER = 8
@@ -34,14 +36,14 @@ def dihedral(x: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
         A new tensor of the shape of ``x``.
     """
     if x.ndim < 3 or x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"x: must have shape (B, P, P) or (B, C, P, P) with square images, got {tuple(x.shape)}")
+        raise ParameterError(f"x: must have shape (B, P, P) or (B, C, P, P) with square images, got {tuple(x.shape)}")
     k = torch.as_tensor(k, device=x.device).long()
     if k.ndim == 0:
         k = k.expand(x.shape[0])
     if k.shape != (x.shape[0],):
-        raise ValueError(f"k: must be one integer or one per image (shape ({x.shape[0]},)), got {tuple(k.shape)}")
+        raise ParameterError(f"k: must be one integer or one per image (shape ({x.shape[0]},)), got {tuple(k.shape)}")
     if bool(((k < 0) | (k >= DIHEDRAL_ORDER)).any()):
-        raise ValueError(f"k: must be in 0..{DIHEDRAL_ORDER - 1}")
+        raise ParameterError(f"k: must be in 0..{DIHEDRAL_ORDER - 1}")
     view = (-1,) + (1,) * (x.ndim - 1)
     out = x
     for bit, op in ((1, lambda t: t.flip(-1)), (2, lambda t: t.flip(-2)), (4, lambda t: t.transpose(-1, -2))):

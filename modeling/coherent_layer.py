@@ -1,5 +1,5 @@
 """The "quantum" layer of ``QuantumLocalizationNet``: coherent-state kernels with trainable phase-space centres
-(``tribaker.md`` §3, §6.1, Eq. 7).
+(``docs/tribaker.md`` §3, §6.1, Eq. 7).
 
 Kernels are torus coherent states (antiperiodic, symmetric width, ``2 pi hbar = 1/N``), built in torch so they are
 differentiable in their centres ``(q_k, p_k)``::
@@ -35,6 +35,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
 from generation.tribaker.coherent import n_images
+from qchaos.errors import ParameterError
 
 __all__ = ["coherent_states", "pack_resonances", "unpack_dimensions", "CoherentStateLayer"]
 
@@ -50,7 +51,7 @@ def coherent_states(N: int, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """
     n = int(N)
     if n < 1:
-        raise ValueError(f"N = {N}: must be a positive integer")
+        raise ParameterError(f"N = {N}: must be a positive integer")
     q0 = torch.remainder(q.to(torch.float64), 1.0)
     p0 = torch.remainder(p.to(torch.float64), 1.0)
     dev = q0.device
@@ -95,16 +96,16 @@ def pack_resonances(right, left=None, n_max: int | None = None) -> torch.Tensor:
     if len(lefts) != len(rights):
         raise ValueError(f"right, left: {len(rights)} right vectors but {len(lefts)} left vectors")
     if not rights:
-        raise ValueError("right: no samples")
+        raise ParameterError("right: no samples")
     dims = [r.shape[0] for r in rights]
     for i, (r, v) in enumerate(zip(rights, lefts)):
         if v.shape[0] != r.shape[0]:
-            raise ValueError(f"sample {i}: right has N = {r.shape[0]} but left has {v.shape[0]} amplitudes")
+            raise ParameterError(f"sample {i}: right has N = {r.shape[0]} but left has {v.shape[0]} amplitudes")
         if r.shape[0] < 3 or r.shape[0] % 3:
-            raise ValueError(f"sample {i}: N = {r.shape[0]}: must be a positive multiple of 3 (tribaker map)")
+            raise ParameterError(f"sample {i}: N = {r.shape[0]}: must be a positive multiple of 3 (tribaker map)")
     top = max(dims) if n_max is None else int(n_max)
     if max(dims) > top:
-        raise ValueError(f"n_max = {n_max}: smaller than the largest N = {max(dims)}")
+        raise ParameterError(f"n_max = {n_max}: smaller than the largest N = {max(dims)}")
     out = torch.zeros((len(rights), top + 1, 2), dtype=torch.complex128)
     for i, (r, v) in enumerate(zip(rights, lefts)):
         out[i, :r.shape[0], 0] = r
@@ -120,10 +121,10 @@ def unpack_dimensions(x: torch.Tensor) -> torch.Tensor:
     positive integer multiple of 3 or does not fit in ``rows - 1``.
     """
     if not isinstance(x, torch.Tensor) or not x.is_complex():
-        raise ValueError("input: must be a complex tensor (B, N_max + 1, 2) (columns R and L, last row N); build "
+        raise ParameterError("input: must be a complex tensor (B, N_max + 1, 2) (columns R and L, last row N); build "
                          "it with modeling.coherent_layer.pack_resonances or modeling.data.collate_resonances")
     if x.ndim != 3 or x.shape[2] != 2 or x.shape[1] < 4:
-        raise ValueError(f"input: must have shape (B, N_max + 1, 2) with columns R, L and the last row holding N; "
+        raise ParameterError(f"input: must have shape (B, N_max + 1, 2) with columns R, L and the last row holding N; "
                          f"got {tuple(x.shape)}")
     raw = x[:, -1, 0].detach()
     n = raw.real.round()
@@ -155,12 +156,13 @@ class CoherentStateLayer(nn.Module):
     """
 
     chunk_elements = 2**22  # centres x N per kernel chunk in large-N inference (class attribute, not saved)
+    cache_elements = 2**25  # centres x N of the inference kernels kept between calls (512 MiB of complex128)
 
     def __init__(self, grid_size: int = 32, checkpointing: bool = True):
         super().__init__()
         s = int(grid_size)
         if s != grid_size or s < 1:
-            raise ValueError(f"grid_size = {grid_size!r}: must be a positive integer")
+            raise ParameterError(f"grid_size = {grid_size!r}: must be a positive integer")
         self.grid_size = s
         self.checkpointing = bool(checkpointing)
         g = (torch.arange(s, dtype=torch.float64) + 0.5) / s
@@ -178,15 +180,39 @@ class CoherentStateLayer(nn.Module):
 
     @staticmethod
     def _lr(N: int, q, p, r, l):
-        k = coherent_states(N, q, p).conj().transpose(0, 1)  # (N, K)
+        return CoherentStateLayer._lr_from(coherent_states(N, q, p).conj().transpose(0, 1), r, l)
+
+    @staticmethod
+    def _lr_from(k, r, l):
+        """LR values (b, K) of the states ``r``, ``l`` (b, N) on the conjugated kernels ``k`` (N, K)."""
         cr, cl = r @ k, l @ k  # (b, K): <q_k,p_k|R>, <q_k,p_k|L>
         s = torch.abs((l.conj() * r).sum(dim=1, keepdim=True))
         return torch.abs(cr * cl.conj()) / s
 
+    def _inference_kernels(self, N: int) -> torch.Tensor:
+        """The conjugated kernels (N, K) of dimension N for inference, kept while the centres do not change.
+
+        Evaluating a dataset calls the layer once per batch and N; the kernels depend only on N and the centres,
+        so they are built once per N (bit-identical to building them again) until an optimiser step changes the
+        centres (their version counters); at most :attr:`cache_elements` entries are kept.
+        """
+        key = (self.q._version, self.p._version, self.q.data_ptr(), self.p.data_ptr())
+        cache = self.__dict__.setdefault("_kernel_cache", {"key": None, "size": 0, "kernels": {}})
+        if cache["key"] != key:
+            cache.update(key=key, size=0, kernels={})
+        if N in cache["kernels"]:
+            return cache["kernels"][N]
+        k = coherent_states(N, self.q, self.p).conj().transpose(0, 1)
+        if cache["size"] + k.numel() <= self.cache_elements:  # full: computed each time, as without a cache
+            cache["kernels"][N] = k
+            cache["size"] += k.numel()
+        return k
+
     @staticmethod
     def _lr_chunked(N: int, q, p, r, l, centres: int):
         """:meth:`_lr` with the K centres in chunks of ``centres`` (no autograd graph kept): memory O(centres N)
-        instead of ~10 K N doubles, the same O(K N) operations per state."""
+        instead of ~10 K N doubles, the same O(K N) operations per state.
+        """
         s = torch.abs((l.conj() * r).sum(dim=1, keepdim=True))
         parts = []
         for c in range(0, q.shape[0], centres):
@@ -204,13 +230,15 @@ class CoherentStateLayer(nn.Module):
             idx = torch.nonzero(dims == N).reshape(-1)
             r, l = xb[idx, :N, 0], xb[idx, :N, 1]
             if bool(torch.any((l.conj() * r).sum(dim=1) == 0)):
-                raise ValueError(f"input: a sample with N = {N} has <L|R> = 0 (or zero vectors); the LR "
+                raise ParameterError(f"input: a sample with N = {N} has <L|R> = 0 (or zero vectors); the LR "
                                  "representation needs <L|R> != 0")
             grad = torch.is_grad_enabled() and (self.q.requires_grad or xb.requires_grad)
             if self.checkpointing and grad:
                 h = checkpoint(self._lr, N, self.q, self.p, r, l, use_reentrant=False)
             elif not grad and N * self.q.shape[0] > self.chunk_elements:  # large N, inference: bounded memory
                 h = self._lr_chunked(N, self.q, self.p, r, l, max(1, self.chunk_elements // N))
+            elif not grad:
+                h = self._lr_from(self._inference_kernels(N), r, l)
             else:
                 h = self._lr(N, self.q, self.p, r, l)
             out = out.index_copy(0, idx.to(out.device), h)

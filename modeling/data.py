@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qchaos.errors import NotFoundError
+from generation.presets import select_points
+from generation.systems import SYSTEMS
+from qchaos.errors import EnvironmentFault, NotFoundError, ParameterError
 
 from .coherent_layer import pack_resonances
 from .density_cnn import density_images
@@ -32,14 +34,15 @@ __all__ = ["DatasetNotFoundError", "load_table", "dataset_info", "TwobodyData", 
            "ResonanceData", "resonance_tensors", "load_resonances", "collate_resonances", "DEFAULT_TRAIN_ETAS"]
 
 DEFAULT_TRAIN_ETAS = (1 / 3, 0.5, 0.75, 1.0)
-"""Mass ratios of the DensityCNN training set [choice, twobody.md §5]: integrable 1/3, 1; non-integrable 0.5, 0.75."""
+"""Mass ratios of the DensityCNN training set [choice, docs/twobody.md §5.3]: integrable 1/3, 1; non-integrable 0.5, 0.75."""
 
-_SYSTEM_OF_CONFIG = {"wavefunctions": "twobody", "resonances": "tribaker"}
+_SYSTEM_OF_CONFIG = {s.state_config: name for name, s in SYSTEMS.items()}
 
 
 class DatasetNotFoundError(NotFoundError, ValueError):
     """A published dataset is neither in the local hub folder nor downloadable (the message says how to make it;
-    exit code 3). Also a ``ValueError``, as before the typed hierarchy."""
+    exit code 3). Also a ``ValueError``, as before the typed hierarchy.
+    """
 
 
 def _how_to_make(repo_id: str, system: str) -> str:
@@ -61,38 +64,28 @@ def load_table(dataset: str, config: str, split: str | None = None, *, source: s
         source: ``"auto"``, ``"local"`` (never the network) or ``"hub"``.
         kwargs: passed to ``datasets.load_dataset`` (e.g. ``cache_dir``).
 
-    Raises :class:`DatasetNotFoundError` (with the commands that create the dataset) when it is nowhere, and
-    ``ValueError`` for a split the dataset does not have.
+    Raises :class:`DatasetNotFoundError` (with the commands that create the dataset) when it is nowhere
+    (:class:`~qchaos.hub.RepoMissingError`) or the Hub cannot be reached (:class:`~qchaos.errors.EnvironmentFault`),
+    :class:`~qchaos.hub.RepoNotFoundError` (a ``ValueError``) for a config or split the dataset does not have and
+    :class:`~qchaos.hub.DatasetIntegrityError` for a damaged shard.
     """
-    from qchaos.hub import DatasetIntegrityError, hub_root, load, local_repo_path
+    from qchaos.hub import RepoMissingError, hub_root, load, local_repo_path
 
     system = _SYSTEM_OF_CONFIG.get(config, "twobody")
     try:
         return load(dataset, config, split, source=source, **kwargs)
-    except DatasetIntegrityError:
-        raise
-    except ValueError as exc:
-        text = str(exc)
-        if "no such folder" in text or "neither an existing folder" in text or "not found on the Hub" in text:
-            where = local_repo_path(dataset) if str(dataset).count("/") == 1 else dataset
-            raise DatasetNotFoundError(
-                f"dataset = {dataset!r}: not found (no folder {where}; QCHAOS_HUB = {hub_root()}). Make it with "
-                f"{_how_to_make(str(dataset), system)}, or point QCHAOS_HUB at the hub folder that has it") from exc
-        if "Unknown split" in text:
-            raise ValueError(f"split = {split!r}: dataset {dataset!r} config {config!r} has no such split "
-                             f"({text})") from exc
-        raise
-    except Exception as exc:  # noqa: BLE001 - Hub errors (offline, not found, connection) come in many types
-        kind = type(exc).__name__
-        if not any(k in kind for k in ("NotFound", "Offline", "Connection", "HTTP", "Http", "LocalEntry", "Timeout",
-                                       "Repository", "EnvironmentFault")):
-            raise
+    except RepoMissingError as exc:  # no folder, and (source != "local") not on the Hub either
+        where = local_repo_path(dataset) if str(dataset).count("/") == 1 else dataset
+        raise DatasetNotFoundError(
+            f"dataset = {dataset!r}: not found (no folder {where}; QCHAOS_HUB = {hub_root()}). Make it with "
+            f"{_how_to_make(str(dataset), system)}, or point QCHAOS_HUB at the hub folder that has it") from exc
+    except EnvironmentFault as exc:  # the Hub unreachable / offline without a cached copy
         where = local_repo_path(dataset) if str(dataset).count("/") == 1 else dataset
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise DatasetNotFoundError(
             f"dataset = {dataset!r}: not in the local hub ({where}; QCHAOS_HUB = {hub_root()}) and not "
-            f"downloadable from the Hub ({kind}: {first}). Make it with {_how_to_make(str(dataset), system)}, or set "
-            "HF_ENDPOINT / QCHAOS_HUB") from exc
+            f"downloadable from the Hub ({type(exc).__name__}: {first}). Make it with "
+            f"{_how_to_make(str(dataset), system)}, or set HF_ENDPOINT / QCHAOS_HUB") from exc
 
 
 def dataset_info(dataset: str) -> dict:
@@ -106,13 +99,6 @@ def dataset_info(dataset: str) -> dict:
         return read_manifest(path)
     except ValueError:
         return {}
-
-
-def _close(values: np.ndarray, wanted) -> np.ndarray:
-    mask = np.zeros(values.shape[0], dtype=bool)
-    for w in wanted:
-        mask |= np.abs(values - float(w)) <= 1e-9
-    return mask
 
 
 # -- two atoms ----------------------------------------------------------------------------------------------------
@@ -147,9 +133,10 @@ class TwobodyData:
 
 def twobody_tensors(ds, etas=None) -> TwobodyData:
     """A loaded ``wavefunctions`` split (``datasets.Dataset``) as :class:`TwobodyData`, keeping only the mass
-    ratios ``etas`` (to 1e-9; None keeps all). Only the selected rows' images are read."""
+    ratios ``etas`` (to ``generation.presets.PARAM_TOL``; None keeps all). Only the selected rows' images are read.
+    """
     eta_all = np.asarray(ds.data.table.column("eta").to_numpy(), dtype=np.float64)
-    rows = np.arange(eta_all.shape[0]) if etas is None else np.flatnonzero(_close(eta_all, etas))
+    rows = np.arange(eta_all.shape[0]) if etas is None else np.flatnonzero(select_points(eta_all, etas))
     sub = ds.select(rows.tolist()) if rows.shape[0] != eta_all.shape[0] else ds
     sub = sub.select_columns(["psi", "eta", "g", "level", "parity", "label"]).with_format("torch", dtype=None)
     if len(sub) == 0:
@@ -170,10 +157,10 @@ def load_twobody(dataset: str, split: str | None = None, etas=None, *, source: s
         dataset: repo id or folder.
         split: ``train``, ``validation``, ``test`` or ``holdout``; None: every split (one verified load), returned
             as ``{split: TwobodyData}``.
-        etas: keep only these mass ratios (to 1e-9); None keeps all.
+        etas: keep only these mass ratios (to ``generation.presets.PARAM_TOL``); None keeps all.
         source, kwargs: see :func:`load_table`.
     """
-    ds = load_table(dataset, "wavefunctions", split, source=source, **kwargs)
+    ds = load_table(dataset, SYSTEMS["twobody"].state_config, split, source=source, **kwargs)
     if split is None:
         return {name: twobody_tensors(part, etas) for name, part in ds.items()}
     return twobody_tensors(ds, etas)
@@ -229,7 +216,7 @@ def collate_resonances(rows, n_max: int | None = None) -> tuple[torch.Tensor, to
         r, l = _vectors(row, "right"), _vectors(row, "left")
         n = int(row["N"])
         if r.shape[0] != n or l.shape[0] != n:
-            raise ValueError(f"row {i}: N = {n} but the vectors have {r.shape[0]} / {l.shape[0]} amplitudes")
+            raise ParameterError(f"row {i}: N = {n} but the vectors have {r.shape[0]} / {l.shape[0]} amplitudes")
         rights.append(r)
         lefts.append(l)
     x = pack_resonances(rights, lefts, n_max)
@@ -239,13 +226,14 @@ def collate_resonances(rows, n_max: int | None = None) -> tuple[torch.Tensor, to
 
 def resonance_tensors(ds, reflectivity=None, max_N: int | None = None, n_max: int | None = None) -> ResonanceData:
     """A loaded ``resonances`` split (``datasets.Dataset``) as :class:`ResonanceData` (filters as
-    :func:`load_resonances`)."""
+    :func:`load_resonances`).
+    """
     table = ds.data.table
     R = np.asarray(table.column("R").to_numpy(), dtype=np.float64)
     N = np.asarray(table.column("N").to_numpy(), dtype=np.int64)
     keep = np.ones(R.shape[0], dtype=bool)
     if reflectivity is not None:
-        keep &= _close(R, np.atleast_1d(reflectivity))
+        keep &= select_points(R, np.atleast_1d(reflectivity))
     if max_N is not None:
         keep &= N <= int(max_N)
     rows = np.flatnonzero(keep)
@@ -277,7 +265,7 @@ def load_resonances(dataset: str, split: str | None = None, reflectivity=None, m
         n_max: packed rows before the last (default: the largest N of each split).
         source, kwargs: see :func:`load_table`.
     """
-    ds = load_table(dataset, "resonances", split, source=source, **kwargs)
+    ds = load_table(dataset, SYSTEMS["tribaker"].state_config, split, source=source, **kwargs)
     if split is None:
         return {name: resonance_tensors(part, reflectivity, max_N, n_max) for name, part in ds.items()}
     return resonance_tensors(ds, reflectivity, max_N, n_max)

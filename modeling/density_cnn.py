@@ -1,4 +1,4 @@
-"""``DensityCNN``: integrable / non-integrable classifier of two-atom eigenstate densities (``twobody.md`` §5-6).
+"""``DensityCNN``: integrable / non-integrable classifier of two-atom eigenstate densities (``docs/twobody.md`` §5-6).
 
 Input convention (used everywhere: training, attacks, evaluation): one image per eigenstate, the probability
 density ``|psi(x1, x2)|^2`` on the P x P cell-centre grid ``x_i = (i + 1/2)/P`` (index order [x1 light, x2
@@ -10,7 +10,7 @@ The model standardises internally (``(x - input_mean) / input_std``, two buffers
 by :meth:`DensityCNN.set_input_normalization` and saved with the weights), so gradients, attacks and the
 ``[0, 1]`` clipping of attacks all live in image space.
 
-Architecture (``twobody.md`` §6 [choice]; 3 x 3 convolutions with padding 1 [our choice], so any P >= 8 works)::
+Architecture (``docs/twobody.md`` §6 (CNN) [choice]; 3 x 3 convolutions with padding 1 [our choice], so any P >= 8 works)::
 
     Conv(1->16, 3) ReLU MaxPool2 -> Conv(16->32, 3) ReLU MaxPool2 -> Conv(32->64, 3) ReLU MaxPool2
     -> Flatten (64 * (P//8)^2) -> Linear(128) ReLU Dropout(0.5) -> Linear(2)
@@ -25,11 +25,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from generation.systems import SYSTEMS
+from qchaos.errors import ParameterError
+
 from .hub_model import HubModel
 
 __all__ = ["density_images", "DensityCNN", "TWOBODY_CLASSES"]
 
-TWOBODY_CLASSES = ("non-integrable", "integrable")
+TWOBODY_CLASSES = SYSTEMS["twobody"].class_names
+"""The classes of label 0 and 1 (those of the twobody system's published tables)."""
 
 
 def density_images(psi) -> torch.Tensor:
@@ -45,9 +49,9 @@ def density_images(psi) -> torch.Tensor:
     """
     t = psi if isinstance(psi, torch.Tensor) else torch.as_tensor(np.asarray(psi))
     if t.ndim < 2:
-        raise ValueError(f"psi: must have shape (..., P, P), got {tuple(t.shape)}")
+        raise ParameterError(f"psi: must have shape (..., P, P), got {tuple(t.shape)}")
     if t.is_complex():
-        raise ValueError("psi: the two-atom wavefunctions are real (signed); got a complex tensor")
+        raise ParameterError("psi: the two-atom wavefunctions are real (signed); got a complex tensor")
     if not t.is_floating_point():
         t = t.to(torch.float32)
     d = t * t
@@ -83,11 +87,11 @@ class DensityCNN(HubModel, tags=["image-classification", "integrability"]):
     def __init__(self, image_size: int = 100, hidden: int = 128, dropout: float = 0.5):
         super().__init__()
         if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 8:
-            raise ValueError(f"image_size = {image_size!r}: must be an integer >= 8 (three 2 x 2 poolings)")
+            raise ParameterError(f"image_size = {image_size!r}: must be an integer >= 8 (three 2 x 2 poolings)")
         if int(hidden) != hidden or hidden < 1:
-            raise ValueError(f"hidden = {hidden!r}: must be a positive integer")
+            raise ParameterError(f"hidden = {hidden!r}: must be a positive integer")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout = {dropout!r}: must be in [0, 1)")
+            raise ParameterError(f"dropout = {dropout!r}: must be in [0, 1)")
         self.image_size = int(image_size)
         self.input_shape = (1, self.image_size, self.image_size)
         self.features = nn.Sequential(
@@ -104,7 +108,8 @@ class DensityCNN(HubModel, tags=["image-classification", "integrability"]):
 
     def set_input_normalization(self, images) -> DensityCNN:
         """Set ``input_mean`` / ``input_std`` to the pixel mean and standard deviation of ``images`` (N, P, P)
-        (the training images, in [0, 1]); returns ``self``."""
+        (the training images, in [0, 1]); returns ``self``.
+        """
         x = torch.as_tensor(images, dtype=torch.float64)
         std = float(x.std()) if x.numel() > 1 else 1.0
         with torch.no_grad():
@@ -126,7 +131,7 @@ class DensityCNN(HubModel, tags=["image-classification", "integrability"]):
                              f"(density images, see density_images); got {shape}. Use a model trained on "
                              f"{tuple(shape[-2:])} images or a dataset with image_size = {P}")
         if x.is_complex():
-            raise ValueError("DensityCNN: input must be real density images in [0, 1], got a complex tensor")
+            raise ParameterError("DensityCNN: input must be real density images in [0, 1], got a complex tensor")
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

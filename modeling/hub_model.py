@@ -1,6 +1,6 @@
 """``HubModel``: the base class of the package's models (``torch.nn.Module`` + ``PyTorchModelHubMixin``).
 
-A saved model is a folder laid out like its Hub repo (``hub.md`` §2)::
+A saved model is a folder laid out like its Hub repo (``docs/data-format.md`` §3 (model repos))::
 
     config.json          constructor arguments (PyTorchModelHubMixin); from_pretrained passes them back to __init__
     model.safetensors    the state dict
@@ -14,11 +14,12 @@ A saved model is a folder laid out like its Hub repo (``hub.md`` §2)::
   (``qchaos/pretrained/``, :func:`qchaos.registry.shipped_path`, from any working directory), else the local hub
   folder when it exists (works with ``HF_HUB_OFFLINE=1``; ``source="local"`` prefers it to a shipped checkpoint of
   the same name), else downloaded from the Hub (``snapshot_download``, so a later offline call finds it in the HF
-  cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision and
-  must match its sha256. Before any tensor is read, the size and sha256 of ``model.safetensors`` are checked
-  against ``qchaos.json`` (:class:`ModelIntegrityError` naming the file); loading is strict: the checkpoint's
-  class must be the caller's and every tensor name and shape must match the model built from ``config.json``
-  (``ValueError`` naming the class, its arguments and the offending shapes).
+  cache). A registered id (:mod:`qchaos.registry`) downloads the registry's pinned revision, and its weights must
+  match the registry's sha256 wherever they come from (shipped, local hub, Hub; ``verify_registry=False`` for a
+  local retrain under a registered name). Before any tensor is read, the size and sha256 of ``model.safetensors``
+  are checked against ``qchaos.json`` (:class:`ModelIntegrityError` naming the file); loading is strict: the
+  checkpoint's class must be the caller's and every tensor name and shape must match the model built from
+  ``config.json`` (``ValueError`` naming the class, its arguments and the offending shapes).
 
 Subclasses (``DensityCNN``, ``QuantumLocalizationNet``) define ``__init__`` with JSON-serialisable arguments,
 call ``super().__init__()``, and set the class attributes ``classes`` / ``input_shape`` / ``input_description``.
@@ -74,7 +75,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
 
     def check_values(self, x) -> None:
         """``ParameterError`` unless ``x`` is a tensor of finite values (real part and imaginary part) inside
-        ``input_range`` (when the class sets one)."""
+        ``input_range`` (when the class sets one).
+        """
         from qchaos.errors import ParameterError
 
         name = type(self).__name__
@@ -96,7 +98,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Softmax confidences (B, len(classes)) of a classifier's logits, in batches, in eval mode (the mode is
-        restored). ``ParameterError`` for a batch size < 1, non-finite inputs or inputs outside ``input_range``."""
+        restored). ``ParameterError`` for a batch size < 1, non-finite inputs or inputs outside ``input_range``.
+        """
         from qchaos.errors import ParameterError
 
         if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size
@@ -116,7 +119,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     def set_meta(self, **meta) -> HubModel:
         """Record metadata for ``qchaos.json`` and the card: any of :data:`META_KEYS`, e.g. ``dataset=
         "qchaos/twobody-paper", dataset_config="wavefunctions", metrics={"accuracy": {"test": 0.99}},
-        training={"epochs": 10}``. Returns ``self``."""
+        training={"epochs": 10}``. Returns ``self``.
+        """
         unknown = sorted(set(meta) - set(META_KEYS))
         if unknown:
             raise ValueError(f"meta key {unknown[0]!r}: unknown; allowed: {', '.join(META_KEYS)}")
@@ -153,7 +157,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     def save_pretrained(self, save_directory, *, config=None, repo_id: str | None = None, push_to_hub: bool = False,
                         model_card_kwargs: dict | None = None, **push_to_hub_kwargs):
         """Write ``model.safetensors``, ``config.json``, ``qchaos.json`` and the ``README.md`` card (overwritten:
-        the card is generated from the metadata). With ``push_to_hub=True`` also push to ``repo_id``."""
+        the card is generated from the metadata). With ``push_to_hub=True`` also push to ``repo_id``.
+        """
         from qchaos.atomic import recover, staging_path, swap_in, writer_lock
 
         folder = Path(save_directory)
@@ -177,7 +182,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         """Write the four files of a checkpoint into the (new, empty) ``folder``; returns the config written.
 
         ``qchaos.json`` records the sha256 of the weights, of ``config.json`` and of the card, so none of them can
-        change unnoticed (:func:`verify_folder`)."""
+        change unnoticed (:func:`verify_folder`).
+        """
         import safetensors.torch
 
         weights = folder / WEIGHTS
@@ -246,7 +252,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, source: str = "auto", revision: str | None = None,
                         cache_dir=None, force_download: bool = False, local_files_only: bool = False, token=None,
-                        map_location: str = "cpu", **model_kwargs):
+                        map_location: str = "cpu", verify_registry: bool = True, **model_kwargs):
         """Load a saved model, verified and strictly.
 
         Parameters:
@@ -259,6 +265,11 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
             revision, cache_dir, force_download, local_files_only, token: for the Hub download
                 (``snapshot_download``); a registered model defaults to the registry's pinned revision.
             map_location: device of the loaded tensors.
+            verify_registry: a registered name (:mod:`qchaos.registry`) must come with the registry's weights: the
+                sha256 of ``model.safetensors`` must equal the entry's ``sha256``, wherever the weights come from
+                (shipped with the package, the local hub folder, a Hub download), else :class:`ModelIntegrityError`
+                naming the file and both digests. ``False`` accepts a checkpoint retrained locally under a
+                registered name (still checked against its own ``qchaos.json``).
             model_kwargs: override ``config.json`` entries (must still fit the checkpoint's shapes).
 
         Calling it on ``HubModel`` itself returns an instance of the checkpoint's class: the package's classes
@@ -266,15 +277,17 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         Raises :class:`ModelIntegrityError` (a ``ValueError``) for a missing/truncated/corrupted/unreadable
         ``model.safetensors``, and ``ValueError`` for a checkpoint of another class or with other tensor shapes.
         """
+        from qchaos.registry import MODELS
+
         folder, repo_id = _resolve(pretrained_model_name_or_path, source)
-        registered = None
+        name = str(pretrained_model_name_or_path)
+        entry = MODELS.get(repo_id if repo_id is not None else name)  # a registered name, wherever it resolved
+        registered = entry.get("sha256") if entry is not None and verify_registry else None
         if repo_id is not None:
             from qchaos.hub import hub_snapshot
-            from qchaos.registry import MODELS
 
-            entry = MODELS.get(repo_id)
             if entry is not None and revision is None and entry.get("revision"):
-                revision, registered = entry["revision"], entry.get("sha256")
+                revision = entry["revision"]
             folder = hub_snapshot(repo_id, "model", revision=revision, cache_dir=cache_dir, token=token,
                                   force_download=force_download, local_files_only=local_files_only,
                                   allow_patterns=[CONFIG, RECORD, WEIGHTS])
@@ -381,7 +394,8 @@ def read_record(folder) -> dict:
 
 def record_digest(record: dict) -> str:
     """sha256 of a ``qchaos.json`` record's canonical JSON without its own ``record_sha256`` (covers the metadata:
-    metrics, dataset, classes)."""
+    metrics, dataset, classes).
+    """
     import hashlib
 
     body = {k: v for k, v in record.items() if k != "record_sha256"}
@@ -415,13 +429,16 @@ def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> 
             raise ModelIntegrityError(f"{cfg}: differs from the sha256 {RECORD} records (edited or corrupted); the "
                                       "model would be built with other arguments; re-download it or save it again")
     if expected_sha256 and digest != expected_sha256:
-        raise ModelIntegrityError(f"{path}: sha256 {digest[:16]}... differs from the registry's "
-                                  f"{expected_sha256[:16]}... (qchaos.registry); not the registered weights")
+        raise ModelIntegrityError(f"{path}: sha256 {digest} differs from the registry's {expected_sha256} "
+                                  "(qchaos.registry): not the registered weights of this name; use the shipped or "
+                                  "published checkpoint, save a retrained model under another repo id, or load it "
+                                  "with verify_registry=False")
 
 
 def verify_folder(folder) -> list[tuple[str, str]]:
     """Every problem ``(file, what)`` of a saved model folder: record, weights, ``config.json`` and card digests
-    (``qchaos verify MODEL``). An older record without config/card digests gives a ``"no sha256 ..."`` entry."""
+    (``qchaos verify MODEL``). An older record without config/card digests gives a ``"no sha256 ..."`` entry.
+    """
     folder = Path(folder)
     problems = []
     try:
@@ -447,7 +464,8 @@ def verify_folder(folder) -> list[tuple[str, str]]:
 
 def check_shapes_before_build(cls, kwargs: dict, path) -> None:
     """Build ``cls(**kwargs)`` on the meta device (no memory) and compare its tensor shapes with the safetensors
-    header of ``path``: ``ValueError`` before any real allocation if the arguments do not fit the weights."""
+    header of ``path``: ``ValueError`` before any real allocation if the arguments do not fit the weights.
+    """
     import safetensors
 
     try:
@@ -468,7 +486,7 @@ def check_shapes_before_build(cls, kwargs: dict, path) -> None:
            for k in sorted(stored) if k in expected and stored[k] != expected[k]]
     if bad:
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items()))
-        raise ValueError(f"{path}: does not fit {cls.__name__}({args}) (built from config.json and the keyword "
+        raise ParameterError(f"{path}: does not fit {cls.__name__}({args}) (built from config.json and the keyword "
                          "arguments): " + "; ".join(bad))
 
 

@@ -1,5 +1,5 @@
 """``QuantumLocalizationNet``: coherent-state layer + single-channel AlexNet-style CNN, classifying resonances of
-the open quantum tribaker map as localized (0) or non-localized (1) (``tribaker.md`` §6).
+the open quantum tribaker map as localized (0) or non-localized (1) (``docs/tribaker.md`` §6 (network)).
 
 Input: the packed batch of :mod:`modeling.coherent_layer` — complex (B, N_max + 1, 2), column 0 the right vector
 ``R``, column 1 the left vector ``L`` (closed map: both psi), zero-padded beyond each sample's N, last row
@@ -7,12 +7,12 @@ Input: the packed batch of :mod:`modeling.coherent_layer` — complex (B, N_max 
 rows). Pipeline::
 
     x --CoherentStateLayer--> h (B, S, S) = LR representation at the S x S trainable centres (float64)
-      --divide by the image mean (mean 1) [choice, tribaker.md §6.1]--> float32 (B, 1, S, S)
+      --divide by the image mean (mean 1) [choice, docs/tribaker.md §6.1]--> float32 (B, 1, S, S)
       --CNN--> 2 logits (localized, non-localized)
 
 CNNs (``arch``):
 
-* ``"compact"`` (default, trains on a CPU; tribaker.md §6.2 reduced net, "same" padding)::
+* ``"compact"`` (default, trains on a CPU; docs/tribaker.md §6.2 reduced net, "same" padding)::
 
       Conv(1->32, 5) ReLU MaxPool2 | Conv(32->64, 5) ReLU MaxPool2 | Conv(64->96, 3) ReLU | Conv(96->96, 3) ReLU |
       Conv(96->64, 3) ReLU MaxPool2 | AdaptiveAvgPool(4, 4) | Dropout Linear(1024->256) ReLU Dropout
@@ -33,12 +33,16 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from generation.systems import SYSTEMS
+from qchaos.errors import ParameterError
+
 from .coherent_layer import CoherentStateLayer
 from .hub_model import HubModel
 
 __all__ = ["QuantumLocalizationNet", "TRIBAKER_CLASSES", "ARCHS"]
 
-TRIBAKER_CLASSES = ("localized", "non-localized")
+TRIBAKER_CLASSES = SYSTEMS["tribaker"].class_names
+"""The classes of label 0 and 1 (those of the tribaker system's published tables)."""
 ARCHS = ("compact", "alexnet")
 
 
@@ -97,14 +101,14 @@ class QuantumLocalizationNet(HubModel, tags=["localization", "quantum-maps"]):
     def __init__(self, grid_size: int = 32, arch: str = "compact", dropout: float = 0.5):
         super().__init__()
         if arch not in ARCHS:
-            raise ValueError(f"arch = {arch!r}: must be one of {list(ARCHS)}")
+            raise ParameterError(f"arch = {arch!r}: must be one of {list(ARCHS)}")
         if isinstance(grid_size, bool) or int(grid_size) != grid_size:
-            raise ValueError(f"grid_size = {grid_size!r}: must be an integer")
+            raise ParameterError(f"grid_size = {grid_size!r}: must be an integer")
         low = 63 if arch == "alexnet" else 8
         if grid_size < low:
-            raise ValueError(f"grid_size = {grid_size}: must be >= {low} for arch = {arch!r}")
+            raise ParameterError(f"grid_size = {grid_size}: must be >= {low} for arch = {arch!r}")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout = {dropout!r}: must be in [0, 1)")
+            raise ParameterError(f"dropout = {dropout!r}: must be in [0, 1)")
         self.grid_size, self.arch = int(grid_size), arch
         self.input_shape = ("N_max+1", 2)
         self.quantum = CoherentStateLayer(self.grid_size)

@@ -11,10 +11,10 @@ every epoch's metrics, the final metrics and the timings.
 Models and data:
 
 * ``density-cnn`` — :class:`~modeling.density_cnn.DensityCNN` on the ``wavefunctions`` config of a two-atom
-  dataset: inputs ``density_images(psi)``; by default only the mass ratios 1/3, 1/2, 3/4, 1 (``twobody.md`` §5,
+  dataset: inputs ``density_images(psi)``; by default only the mass ratios 1/3, 1/2, 3/4, 1 (``docs/twobody.md`` §5 (CNN dataset),
   those present in the dataset; ``etas`` to change). The input standardisation is set from the training images.
 * ``density-cnn-adv`` — the same network trained on clean + adversarial samples (the hardened variant,
-  ``twobody.md`` §7): every batch of B clean images is extended by B FGSM images (eps uniform in [0, fgsm_eps] per
+  ``docs/twobody.md`` §7 (adversarial)): every batch of B clean images is extended by B FGSM images (eps uniform in [0, fgsm_eps] per
   sample, computed on the current network) and/or B quantum-perturbed images (Eq. 18, eps uniform in
   [0, quantum_eps], partner = the training state of the other class with the nearest level), same labels.
   Trained from scratch.
@@ -48,36 +48,27 @@ import torch.nn.functional as F
 
 from qchaos.errors import NumericalError, ParameterError
 
+from .attacks import PartnerBank, fgsm, quantum_perturbation
+from .augment import random_dihedral
+from .density_cnn import density_images
+from .kinds import KINDS
+from .scoring import evaluate, reflectivity_accuracy
+from .systems import TRAINING, foreign_settings
+
 __all__ = ["MODEL_KINDS", "TRAIN_PRESETS", "TrainSettings", "TrainResult", "settings_for", "default_repo_id",
            "train", "evaluate", "reflectivity_accuracy"]
 
-MODEL_KINDS = {"density-cnn": "twobody", "density-cnn-adv": "twobody", "quantum-net": "tribaker"}
-"""Model kind -> system of its dataset."""
+MODEL_KINDS = {name: kind.system for name, kind in KINDS.items()}
+"""Model kind -> system of its dataset (a view of :data:`modeling.kinds.KINDS`)."""
 
-_CONFIG = {"twobody": "wavefunctions", "tribaker": "resonances"}
-
-TRAIN_PRESETS: dict[str, dict[str, dict]] = {
-    # [choice] twobody.md §6: Adam lr 1e-3, batch 32, 10-20 epochs (paper: cosine decay of the rate, which settles
-    # the validation accuracy); §7: FGSM eps in [0, 0.05], quantum eps in [0, 0.5]
-    "density-cnn": {
-        "mini": dict(epochs=8, batch_size=32, lr=1e-3),
-        "paper": dict(epochs=12, batch_size=32, lr=1e-3, schedule="cosine"),
-    },
-    "density-cnn-adv": {
-        "mini": dict(epochs=8, batch_size=32, lr=1e-3, adversarial="both", fgsm_eps=0.05, quantum_eps=0.5),
-        "paper": dict(epochs=10, batch_size=32, lr=1e-3, schedule="cosine", adversarial="both", fgsm_eps=0.05,
-                      quantum_eps=0.5),
-    },
-    # [paper] Adam, cross-entropy, batch 32, 5 epochs; [choice] compact CNN, lr 1e-3, S = 32 (mini) / 64 (paper)
-    "quantum-net": {
-        "mini": dict(epochs=5, batch_size=32, lr=1e-3, grid_size=32, arch="compact"),
-        "paper": dict(epochs=5, batch_size=32, lr=1e-3, grid_size=64, arch="compact"),
-    },
-}
+TRAIN_PRESETS: dict[str, dict[str, dict]] = {name: kind.presets for name, kind in KINDS.items()}
+"""Model kind -> preset -> training settings (a view of :data:`modeling.kinds.KINDS`)."""
 
 
-_TWOBODY_ONLY = ("etas", "augment", "adversarial", "fgsm_eps", "quantum_eps")
-_TRIBAKER_ONLY = ("grid_size", "arch", "reflectivity", "max_N")
+_TWOBODY_ONLY = TRAINING["twobody"].settings
+_TRIBAKER_ONLY = TRAINING["tribaker"].settings
+"""The settings of each system's models (kept for :mod:`evaluation.resources`; :data:`modeling.systems.TRAINING`
+is the source)."""
 
 
 @dataclass(frozen=True)
@@ -128,38 +119,37 @@ class TrainSettings:
 
     def __post_init__(self):
         if self.model not in MODEL_KINDS:
-            raise ValueError(f"model = {self.model!r}: must be one of {list(MODEL_KINDS)}")
+            raise ParameterError(f"model = {self.model!r}: must be one of {list(MODEL_KINDS)}")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} = {v!r}: must be a positive integer")
+                raise ParameterError(f"{name} = {v!r}: must be a positive integer")
         if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule = {self.schedule!r}: must be 'constant' or 'cosine'")
+            raise ParameterError(f"schedule = {self.schedule!r}: must be 'constant' or 'cosine'")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr = {self.lr!r}: must be > 0")
+            raise ParameterError(f"lr = {self.lr!r}: must be > 0")
         if self.adversarial not in (None, "fgsm", "quantum", "both"):
-            raise ValueError(f"adversarial = {self.adversarial!r}: must be None, 'fgsm', 'quantum' or 'both'")
-        if self.adversarial and self.system != "twobody":
-            raise ValueError("adversarial: only for the density models (density-cnn, density-cnn-adv)")
+            raise ParameterError(f"adversarial = {self.adversarial!r}: must be None, 'fgsm', 'quantum' or 'both'")
+        if self.adversarial and not self._applies("adversarial"):
+            raise ParameterError("adversarial: only for the density models (density-cnn, density-cnn-adv)")
         for name in ("fgsm_eps", "quantum_eps"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} = {v!r}: must be >= 0")
-        if self.system == "twobody" and (self.reflectivity is not None or self.max_N is not None):
+                raise ParameterError(f"{name} = {v!r}: must be >= 0")
+        if (self.reflectivity is not None or self.max_N is not None) and not self._applies("reflectivity", "max_N"):
             raise ValueError(f"reflectivity / max_N: only for quantum-net (tribaker data), not {self.model}")
-        if self.system == "tribaker" and self.etas is not None:
-            raise ValueError("etas: only for the density models (two-atom data), not quantum-net")
+        if self.etas is not None and not self._applies("etas"):
+            raise ParameterError(f"etas: only for the density models (two-atom data), not {self.model}")
         if not isinstance(self.augment, bool):
-            raise ValueError(f"augment = {self.augment!r}: must be True or False")
-        if self.system == "tribaker" and self.augment:
-            raise ValueError("augment: only for the density models (two-atom data), not quantum-net")
+            raise ParameterError(f"augment = {self.augment!r}: must be True or False")
+        if self.augment and not self._applies("augment"):
+            raise ParameterError(f"augment: only for the density models (two-atom data), not {self.model}")
         if self.max_N is not None and int(self.max_N) < 3:
-            raise ValueError(f"max_N = {self.max_N!r}: must be >= 3")
+            raise ParameterError(f"max_N = {self.max_N!r}: must be >= 3")
         defaults = {f.name: f.default for f in fields(self)}
-        if self.system == "twobody":
-            ignored = [n for n in ("grid_size", "arch") if getattr(self, n) != defaults[n]]
-            if ignored:
-                raise ParameterError(f"{' / '.join(ignored)}: only for quantum-net (tribaker data), not {self.model}")
+        ignored = [n for n in ("grid_size", "arch") if getattr(self, n) != defaults[n] and not self._applies(n)]
+        if ignored:
+            raise ParameterError(f"{' / '.join(ignored)}: only for quantum-net (tribaker data), not {self.model}")
         if isinstance(self.grid_size, bool) or int(self.grid_size) != self.grid_size or not 4 <= self.grid_size <= 512:
             raise ParameterError(f"grid_size = {self.grid_size!r}: must be an integer in [4, 512] (coherent-state "
                                  "grid points per axis; each sample is grid_size^2 values per dimension N)")
@@ -170,11 +160,15 @@ class TrainSettings:
     def system(self) -> str:
         return MODEL_KINDS[self.model]
 
+    def _applies(self, *names: str) -> bool:
+        """Whether the settings ``names`` apply to this model (they are its system's or shared by all)."""
+        return not set(names) & set(foreign_settings(self.system))
+
     def to_dict(self, relevant: bool = False) -> dict:
         """All fields; with ``relevant`` only those that apply to this model's system."""
         d = asdict(self)
         if relevant:
-            skip = _TRIBAKER_ONLY if self.system == "twobody" else _TWOBODY_ONLY
+            skip = foreign_settings(self.system)
             d = {k: v for k, v in d.items() if k not in skip}
         if d.get("etas") is not None:
             d["etas"] = list(d["etas"])
@@ -198,14 +192,14 @@ def default_repo_id(settings: TrainSettings) -> str:
 def settings_for(model: str, preset: str = "mini", dataset: str | None = None, **overrides) -> TrainSettings:
     """The settings of ``model`` under ``preset`` with ``overrides`` (None values ignored)."""
     if model not in MODEL_KINDS:
-        raise ValueError(f"model = {model!r}: must be one of {list(MODEL_KINDS)}")
+        raise ParameterError(f"model = {model!r}: must be one of {list(MODEL_KINDS)}")
     if preset not in TRAIN_PRESETS[model]:
-        raise ValueError(f"preset = {preset!r}: must be one of {sorted(TRAIN_PRESETS[model])}")
+        raise ParameterError(f"preset = {preset!r}: must be one of {sorted(TRAIN_PRESETS[model])}")
     base = dict(TRAIN_PRESETS[model][preset])
     known = {f.name for f in fields(TrainSettings)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"setting {unknown[0]!r}: unknown; known: {', '.join(sorted(known))}")
+        raise ParameterError(f"setting {unknown[0]!r}: unknown; known: {', '.join(sorted(known))}")
     base.update({k: v for k, v in overrides.items() if v is not None})
     if base.get("etas") is not None:
         base["etas"] = tuple(sorted(float(e) for e in base["etas"]))
@@ -266,29 +260,6 @@ def _quiet_libraries(quiet: bool):
             hf_utils.enable_progress_bars()
 
 
-@torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128, device: str = "cpu") -> dict:
-    """Mean cross-entropy and accuracy of ``model`` on inputs ``x`` / labels ``y`` (eval mode, mode restored).
-
-    Returns ``{"loss": float, "accuracy": float, "n": int}`` (NaNs for an empty set).
-    """
-    n = int(y.shape[0])
-    if n == 0:
-        return {"loss": float("nan"), "accuracy": float("nan"), "n": 0}
-    was = model.training
-    model.eval()
-    total, correct = 0.0, 0
-    try:
-        for i in range(0, n, batch_size):
-            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-            logits = model(xb)
-            total += float(F.cross_entropy(logits.float(), yb, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == yb).sum())
-    finally:
-        model.train(was)
-    return {"loss": total / n, "accuracy": correct / n, "n": n}
-
-
 # -- data ---------------------------------------------------------------------------------------------------------
 def _check_dataset_system(settings: TrainSettings) -> dict:
     from .data import dataset_info
@@ -296,91 +267,10 @@ def _check_dataset_system(settings: TrainSettings) -> dict:
     info = dataset_info(settings.dataset)
     system = info.get("system")
     if system and system != settings.system:
-        raise ValueError(f"dataset = {settings.dataset!r}: holds the {system} system, but {settings.model} trains "
-                         f"on {settings.system} data ({_CONFIG[settings.system]}); pass a {settings.system} dataset")
+        raise ParameterError(f"dataset = {settings.dataset!r}: holds the {system} system, but {settings.model} trains "
+                         f"on {settings.system} data ({TRAINING[settings.system].system.state_config}); pass a "
+                         f"{settings.system} dataset")
     return info
-
-
-def _twobody_data(settings: TrainSettings, source: str = "auto") -> tuple[dict, tuple[float, ...]]:
-    from .data import DEFAULT_TRAIN_ETAS, load_table, twobody_tensors
-
-    dd = load_table(settings.dataset, "wavefunctions", source=source)
-    if "train" not in dd or "validation" not in dd:
-        raise ValueError(f"dataset = {settings.dataset!r}: needs the splits train and validation, has {list(dd)}")
-    present = np.unique(np.asarray(dd["train"].data.table.column("eta").to_numpy(), dtype=np.float64))
-    if settings.etas is not None:
-        missing = [e for e in settings.etas if not np.any(np.abs(present - e) <= 1e-9)]
-        if missing:
-            raise ValueError(f"etas: {missing[0]:g} is not a mass ratio of the train split of {settings.dataset} "
-                             f"(it has {', '.join(f'{e:.6g}' for e in present)})")
-        etas = tuple(settings.etas)
-    else:
-        etas = tuple(float(e) for e in present if any(abs(e - t) <= 1e-9 for t in DEFAULT_TRAIN_ETAS))
-    data = {name: twobody_tensors(part, None if name == "holdout" else etas) for name, part in dd.items()}
-    labels = set(data["train"].label.tolist())
-    if labels != {0, 1}:
-        raise ValueError(f"dataset = {settings.dataset!r}: the training rows with eta in "
-                         f"{{{', '.join(f'{e:.6g}' for e in etas)}}} hold only class(es) {sorted(labels)}; choose "
-                         "mass ratios of both classes (etas / --eta, e.g. 0.5,1)")
-    return data, etas
-
-
-def _tribaker_data(settings: TrainSettings, source: str = "auto") -> dict:
-    from .data import load_table, resonance_tensors
-
-    dd = load_table(settings.dataset, "resonances", source=source)
-    if "train" not in dd or "validation" not in dd:
-        raise ValueError(f"dataset = {settings.dataset!r}: needs the splits train and validation, has {list(dd)}")
-    n_max = max(int(np.max(part.data.table.column("N").to_numpy())) for part in dd.values() if len(part))
-    data = {}
-    for name, part in dd.items():
-        data[name] = resonance_tensors(part, settings.reflectivity, settings.max_N if name == "train" else None,
-                                       n_max)
-    if len(data["train"]) == 0:
-        raise ValueError(f"dataset = {settings.dataset!r}: no training row with R = {settings.reflectivity} and "
-                         f"N <= {settings.max_N}")
-    labels = set(data["train"].label.tolist())
-    if labels != {0, 1}:
-        raise ValueError(f"dataset = {settings.dataset!r}: the selected training rows hold only class(es) "
-                         f"{sorted(labels)}")
-    return data
-
-
-# -- the run ------------------------------------------------------------------------------------------------------
-def _robust_metrics(model, data: dict, settings: TrainSettings) -> dict:
-    """FGSM and quantum-perturbation accuracies of a density model on validation / test (eps = the maxima)."""
-    from .attacks import PartnerBank, QuantumPerturbation, batched_attack, fgsm
-    from .density_cnn import density_images
-
-    quantum = QuantumPerturbation(PartnerBank.from_parts(data.values()))
-    out = {"fgsm_accuracy": {}, "quantum_accuracy": {}}
-    dev = settings.device
-    for split in ("validation", "test"):
-        d = data.get(split)
-        if d is None or len(d) == 0:
-            continue
-        adv = batched_attack(fgsm, model, d.images, d.label, settings.fgsm_eps, 128, device=dev)
-        out["fgsm_accuracy"][split] = evaluate(model, adv, d.label, device=dev)["accuracy"]
-        try:
-            psi_q = quantum(model, d.psi, d.label, settings.quantum_eps)
-        except ValueError:  # no partner of the other class with the same g
-            continue
-        out["quantum_accuracy"][split] = evaluate(model, density_images(psi_q), d.label, device=dev)["accuracy"]
-    return {k: v for k, v in out.items() if v}
-
-
-def reflectivity_accuracy(model, data: dict, device: str = "cpu") -> dict:
-    """Accuracy per split and per reflectivity of a quantum-net: ``{split: {"R=1": acc, "R=0.2": acc}}``
-    (``data``: split -> :class:`~modeling.data.ResonanceData`; R = 1 is the closed map)."""
-    out = {}
-    for split, d in data.items():
-        if len(d) == 0:
-            continue
-        out[split] = {}
-        for R in sorted(set(d.R.tolist()), reverse=True):
-            keep = d.R == R
-            out[split][f"R={R:g}"] = evaluate(model, d.x[keep], d.label[keep], device=device)["accuracy"]
-    return out
 
 
 def train(model: str, preset: str = "mini", dataset: str | None = None, *, seed: int = 0, epochs: int | None = None,
@@ -414,11 +304,40 @@ def train(model: str, preset: str = "mini", dataset: str | None = None, *, seed:
                       log_path=log_path, save=save, progress=progress, source=source, **overrides)
 
 
-def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, save, progress, source,
-           **overrides) -> TrainResult:
-    from tqdm.auto import tqdm
+@dataclass
+class _Run:
+    """What one training run holds between its steps (data as tensors per split, the log, the timings)."""
 
-    from qchaos.hub import parse_repo_id, write_json
+    settings: TrainSettings
+    repo_id: str
+    log_path: Path
+    info: dict
+    data: dict
+    etas: tuple[float, ...] | None
+    inputs: dict
+    labels: dict
+    start: float
+    load_seconds: float
+    progress: bool
+    log: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+
+def _load(settings: TrainSettings, source: str):
+    """``(data, etas, inputs, labels)`` per split of the settings' dataset (validation must keep rows)."""
+    task = TRAINING[settings.system]
+    data, etas = task.load(settings, source)
+    inputs = {k: task.inputs(v) for k, v in data.items()}
+    labels = {k: v.label for k, v in data.items()}
+    if len(labels["validation"]) == 0:
+        raise ParameterError(f"dataset = {settings.dataset!r}: no validation row left after the selection (etas / "
+                         "reflectivity); the best epoch is chosen on the validation split")
+    return data, etas, inputs, labels
+
+
+def _start(model, preset, dataset, seed, epochs, repo_id, log_path, progress, source, overrides) -> _Run:
+    """The settings, names and data of a run (nothing trained yet)."""
+    from qchaos.hub import parse_repo_id
 
     start = time.perf_counter()
     settings = settings_for(model, preset, dataset, seed=seed, epochs=epochs, **overrides)
@@ -426,172 +345,209 @@ def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, sav
     parse_repo_id(repo_id)
     log_path = Path(log_path) if log_path is not None else Path("runs") / f"{repo_id.split('/')[-1]}-seed{seed}.json"
     info = _check_dataset_system(settings)
-    dev = settings.device
-
-    # data
     t_load = time.perf_counter()
-    etas = None
-    if settings.system == "twobody":
-        data, etas = _twobody_data(settings, source)
-        inputs = {k: v.images for k, v in data.items()}
-    else:
-        data = _tribaker_data(settings, source)
-        inputs = {k: v.x for k, v in data.items()}
-    labels = {k: v.label for k, v in data.items()}
-    if len(labels["validation"]) == 0:
-        raise ValueError(f"dataset = {settings.dataset!r}: no validation row left after the selection (etas / "
-                         "reflectivity); the best epoch is chosen on the validation split")
-    load_seconds = time.perf_counter() - t_load
-    train_data = data["train"]
+    data, etas, inputs, labels = _load(settings, source)
+    return _Run(settings, repo_id, log_path, info, data, etas, inputs, labels, start, time.perf_counter() - t_load,
+                progress)
 
+
+def _new_log(run: _Run) -> dict:
+    s = run.settings
+    return {"format": "qchaos-train-log/1", "model": s.model, "repo_id": run.repo_id, "dataset": s.dataset,
+            "dataset_config": TRAINING[s.system].system.state_config,
+            "dataset_config_hash": run.info.get("config_hash"), "settings": s.to_dict(),
+            "etas": list(run.etas) if run.etas is not None else None,
+            "rows": {k: len(v) for k, v in run.data.items()}, "steps": [], "epochs": [], "best_epoch": None,
+            "final": None, "torch": torch.__version__, "threads": torch.get_num_threads(), "seconds": {}}
+
+
+class _Batches:
+    """The training batches of a run: shuffled clean batches, each extended by its augmented and adversarial
+    samples (generators seeded by ``seed``, ``seed + 1`` (eps draws), ``seed + 2`` (augmentation)).
+    """
+
+    def __init__(self, run: _Run):
+        s = run.settings
+        self.settings, self.train_data = s, run.data["train"]
+        index = torch.arange(len(self.train_data))
+        self.loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(run.inputs["train"], run.labels["train"], index), batch_size=s.batch_size,
+            shuffle=True, generator=torch.Generator().manual_seed(s.seed), num_workers=0)
+        self.adv_gen = torch.Generator().manual_seed(s.seed + 1)
+        self.aug_gen = torch.Generator().manual_seed(s.seed + 2)
+        self.use_fgsm = s.adversarial in ("fgsm", "both")
+        self.use_quantum = s.adversarial in ("quantum", "both")
+        self.partner = None
+        if self.use_quantum:
+            d = self.train_data
+            bank = PartnerBank(d.psi, d.label, d.level, d.eta, d.g)
+            self.partner = torch.as_tensor(bank.partner_index(bank.label, bank.level, bank.eta, bank.g))
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def extend(self, net, xb, yb, ib):
+        """``(x_all, y_all, xb)``: the clean batch (augmented if set) followed by its adversarial samples."""
+        s, dev = self.settings, self.settings.device
+        xb, yb = xb.to(dev), yb.to(dev)
+        if s.augment:
+            xb = random_dihedral(xb, self.aug_gen)
+        parts, ys = [xb], [yb]
+        if self.use_fgsm:
+            eps = torch.rand(xb.shape[0], generator=self.adv_gen, dtype=torch.float64) * s.fgsm_eps
+            parts.append(fgsm(net, xb, yb, eps.to(xb.dtype).to(dev)))
+            ys.append(yb)
+        if self.use_quantum:
+            eps = torch.rand(xb.shape[0], generator=self.adv_gen, dtype=torch.float64) * s.quantum_eps
+            psi = self.train_data.psi[ib]
+            phi = self.train_data.psi[self.partner[ib]]
+            xq = density_images(quantum_perturbation(psi, phi, eps.to(psi.dtype))).to(dev)
+            parts.append(random_dihedral(xq, self.aug_gen) if s.augment else xq)
+            ys.append(yb)
+        return torch.cat(parts), torch.cat(ys), xb, yb
+
+
+def _optimizer(net, settings: TrainSettings, n_train: int):
+    """Adam at ``lr`` and, for the cosine schedule, its per-step annealing to 0 over all epochs (else None)."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    scheduler = None
+    if settings.schedule == "cosine":
+        total = settings.epochs * math.ceil(n_train / settings.batch_size)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return optimizer, scheduler
+
+
+def _diverged(run: _Run, value: float, epoch: int, step: int) -> NumericalError:
+    """Record a non-finite loss in the log (written) and the error to raise."""
+    from qchaos.hub import write_json
+
+    run.log["stopped"] = f"non-finite training loss {value} at epoch {epoch}, step {step}"
+    write_json(run.log_path, run.log)
+    return NumericalError(f"training diverged: loss = {value} at epoch {epoch}, step {step} (lr = "
+                          f"{run.settings.lr:g}); nothing was saved. Lower --lr (e.g. 1e-3) and rerun")
+
+
+def _epoch(run: _Run, net, optimizer, scheduler, batches: _Batches, epoch: int, step: int) -> tuple[dict, int]:
+    """One pass over the training batches; ``(the epoch's row of the history without validation, last step)``."""
+    from tqdm.auto import tqdm
+
+    s = run.settings
+    net.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    epoch_losses = []
+    for xb, yb, ib in tqdm(batches.loader, desc=f"{s.model} epoch {epoch}/{s.epochs}", unit="step",
+                           disable=not run.progress, leave=False, dynamic_ncols=True):
+        x_all, y_all, xb, yb = batches.extend(net, xb, yb, ib)
+        optimizer.zero_grad(set_to_none=True)
+        logits = net(x_all)
+        loss = F.cross_entropy(logits.float(), y_all)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        step += 1
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise _diverged(run, value, epoch, step)
+        run.log["steps"].append({"step": step, "epoch": epoch, "loss": value})
+        epoch_losses.append(value)
+        b = xb.shape[0]
+        loss_sum += float(F.cross_entropy(logits[:b].detach().float(), yb, reduction="sum"))
+        correct += int((logits[:b].detach().argmax(1) == yb).sum())
+        seen += b
+    return {"epoch": epoch, "steps": step, "loss": float(np.mean(epoch_losses)), "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen}, step
+
+
+def _fit(run: _Run):
+    """Build the network (seeded), train every epoch, keep the best by validation accuracy (ties: lower loss,
+    then the earlier epoch) and score it on every split; ``(net, best_epoch, metrics)``.
+    """
+    from tqdm.auto import tqdm
+
+    from qchaos.hub import write_json
+
+    s, dev = run.settings, run.settings.device
+    task = TRAINING[s.system]
     with _deterministic(dev):
-        torch.manual_seed(settings.seed)
-        if settings.system == "twobody":
-            from .density_cnn import DensityCNN
-
-            net = DensityCNN(image_size=train_data.image_size, dropout=settings.dropout)
-            net.set_input_normalization(train_data.images)
-        else:
-            from .quantum_net import QuantumLocalizationNet
-
-            net = QuantumLocalizationNet(grid_size=settings.grid_size, arch=settings.arch, dropout=settings.dropout)
+        torch.manual_seed(s.seed)
+        net = task.network(s, run.data["train"])
         net.to(dev)
-        optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
-        scheduler = None
-        if settings.schedule == "cosine":
-            total = settings.epochs * math.ceil(len(train_data) / settings.batch_size)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        index = torch.arange(len(train_data))
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(inputs["train"], labels["train"], index), batch_size=settings.batch_size,
-            shuffle=True, generator=torch.Generator().manual_seed(settings.seed), num_workers=0)
-        adv_gen = torch.Generator().manual_seed(settings.seed + 1)
-        aug_gen = torch.Generator().manual_seed(settings.seed + 2)
-        from .attacks import PartnerBank, fgsm, quantum_perturbation
-        from .augment import random_dihedral
-        from .density_cnn import density_images
-
-        use_fgsm = settings.adversarial in ("fgsm", "both")
-        use_quantum = settings.adversarial in ("quantum", "both")
-        partner = None
-        if use_quantum:
-            bank = PartnerBank(train_data.psi, train_data.label, train_data.level, train_data.eta, train_data.g)
-            partner = torch.as_tensor(bank.partner_index(bank.label, bank.level, bank.eta, bank.g))
-
-        log = {"format": "qchaos-train-log/1", "model": settings.model, "repo_id": repo_id,
-               "dataset": settings.dataset, "dataset_config": _CONFIG[settings.system],
-               "dataset_config_hash": info.get("config_hash"), "settings": settings.to_dict(),
-               "etas": list(etas) if etas is not None else None,
-               "rows": {k: len(v) for k, v in data.items()}, "steps": [], "epochs": [], "best_epoch": None,
-               "final": None, "torch": torch.__version__, "threads": torch.get_num_threads(), "seconds": {}}
-        history, steps = [], log["steps"]
-        best = None  # (accuracy, -loss, epoch, state)
+        optimizer, scheduler = _optimizer(net, s, len(run.data["train"]))
+        batches = _Batches(run)
+        run.log = _new_log(run)
+        best = None  # (key, epoch, state)
         step = 0
-        bar_kw = dict(disable=not progress, leave=False, dynamic_ncols=True)
-        for epoch in range(1, settings.epochs + 1):
-            net.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            epoch_losses = []
-            for xb, yb, ib in tqdm(loader, desc=f"{settings.model} epoch {epoch}/{settings.epochs}", unit="step",
-                                   **bar_kw):
-                xb, yb = xb.to(dev), yb.to(dev)
-                if settings.augment:
-                    xb = random_dihedral(xb, aug_gen)
-                parts, ys = [xb], [yb]
-                if use_fgsm:
-                    eps = torch.rand(xb.shape[0], generator=adv_gen, dtype=torch.float64) * settings.fgsm_eps
-                    parts.append(fgsm(net, xb, yb, eps.to(xb.dtype).to(dev)))
-                    ys.append(yb)
-                if use_quantum:
-                    eps = torch.rand(xb.shape[0], generator=adv_gen, dtype=torch.float64) * settings.quantum_eps
-                    psi = train_data.psi[ib]
-                    phi = train_data.psi[partner[ib]]
-                    xq = density_images(quantum_perturbation(psi, phi, eps.to(psi.dtype))).to(dev)
-                    parts.append(random_dihedral(xq, aug_gen) if settings.augment else xq)
-                    ys.append(yb)
-                x_all, y_all = torch.cat(parts), torch.cat(ys)
-                optimizer.zero_grad(set_to_none=True)
-                logits = net(x_all)
-                loss = F.cross_entropy(logits.float(), y_all)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    log["stopped"] = f"non-finite training loss {value} at epoch {epoch}, step {step}"
-                    write_json(log_path, log)
-                    raise NumericalError(f"training diverged: loss = {value} at epoch {epoch}, step {step} (lr = "
-                                         f"{settings.lr:g}); nothing was saved. Lower --lr (e.g. 1e-3) and rerun")
-                steps.append({"step": step, "epoch": epoch, "loss": value})
-                epoch_losses.append(value)
-                b = xb.shape[0]
-                loss_sum += float(F.cross_entropy(logits[:b].detach().float(), yb, reduction="sum"))
-                correct += int((logits[:b].detach().argmax(1) == yb).sum())
-                seen += b
-            val = evaluate(net, inputs["validation"], labels["validation"], device=dev)
-            row = {"epoch": epoch, "steps": step, "loss": float(np.mean(epoch_losses)),
-                   "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                   "validation_loss": val["loss"], "validation_accuracy": val["accuracy"]}
-            history.append(row)
-            log["epochs"] = history
+        for epoch in range(1, s.epochs + 1):
+            row, step = _epoch(run, net, optimizer, scheduler, batches, epoch, step)
+            val = evaluate(net, run.inputs["validation"], run.labels["validation"], device=dev)
+            if not math.isfinite(val["loss"]):  # the last step's update made the weights non-finite
+                run.log["stopped"] = f"non-finite validation loss {val['loss']} after epoch {epoch}, step {step}"
+                write_json(run.log_path, run.log)
+                raise NumericalError(f"training diverged: validation loss = {val['loss']} after epoch {epoch}, step "
+                                     f"{step} (lr = {s.lr:g}); nothing was saved. Lower --lr (e.g. 1e-3) and rerun")
+            row.update(validation_loss=val["loss"], validation_accuracy=val["accuracy"])
+            run.history.append(row)
+            run.log["epochs"] = run.history
             key = (val["accuracy"], -val["loss"])
             if best is None or key > best[0]:
                 best = (key, epoch, copy.deepcopy(net.state_dict()))
-            if progress:
-                tqdm.write(f"epoch {epoch}/{settings.epochs}: loss {row['loss']:.4f}, train acc "
+            if run.progress:
+                tqdm.write(f"epoch {epoch}/{s.epochs}: loss {row['loss']:.4f}, train acc "
                            f"{row['train_accuracy']:.4f}, val loss {val['loss']:.4f}, val acc {val['accuracy']:.4f}")
-            log["seconds"] = {"load": load_seconds, "total": time.perf_counter() - start}
-            write_json(log_path, log)
-
-        # the best epoch, evaluated everywhere
+            run.log["seconds"] = {"load": run.load_seconds, "total": time.perf_counter() - run.start}
+            write_json(run.log_path, run.log)
         net.load_state_dict(best[2])
         net.eval()
-        best_epoch = best[1]
         metrics: dict = {"accuracy": {}, "loss": {}}
         for split in ("train", "validation", "test", "holdout"):
-            if split in inputs and len(labels[split]):
-                ev = evaluate(net, inputs[split], labels[split], device=dev)
+            if split in run.inputs and len(run.labels[split]):
+                ev = evaluate(net, run.inputs[split], run.labels[split], device=dev)
                 metrics["accuracy"][split], metrics["loss"][split] = ev["accuracy"], ev["loss"]
-        if settings.system == "twobody":
-            metrics.update(_robust_metrics(net, data, settings))
-        else:
-            metrics["accuracy_by_R"] = reflectivity_accuracy(net, data, dev)
+        metrics.update(task.metrics(net, run.data, s))
     net.cpu()
-    log["best_epoch"] = best_epoch
-    log["final"] = metrics
+    return net, best[1], metrics
 
-    training = {k: v for k, v in settings.to_dict(relevant=True).items()
-                if v is not None and k not in ("model", "device")}
-    training.update(optimizer="Adam", loss="cross-entropy", best_epoch=best_epoch, selection="validation accuracy",
-                    rows={k: len(v) for k, v in data.items()}, dataset_config_hash=info.get("config_hash"))
-    if etas is not None:
-        training["etas"] = [round(e, 10) for e in etas]
+
+_SAMPLES = {"fgsm": "FGSM", "quantum": "quantum-perturbation", "both": "FGSM + quantum-perturbation"}
+
+
+def _checkpoint_meta(run: _Run, best_epoch: int, metrics: dict) -> dict:
+    """The checkpoint's meta: description, dataset, metrics and the training settings that apply."""
     from qchaos.registry import MODELS
 
-    entry = MODELS.get(repo_id, {})
-    samples = {"fgsm": "FGSM", "quantum": "quantum-perturbation", "both": "FGSM + quantum-perturbation"}
-    desc = entry.get("description") or {
-        "density-cnn": "CNN telling integrable from non-integrable two-atom Hamiltonians from the probability "
-                       "density of one eigenstate (Lang et al., arXiv:2402.16244)",
-        "density-cnn-adv": f"DensityCNN adversarially trained on clean + {samples.get(settings.adversarial, 'no')} "
-                           "samples (Lang et al., arXiv:2402.16244)",
-        "quantum-net": "coherent-state 'quantum' layer + AlexNet-like CNN classifying resonances of the open "
-                       "quantum tribaker map as localized or not (Montes et al., arXiv:2406.00363)",
-    }[settings.model]
-    net.set_meta(description=desc, dataset=settings.dataset, dataset_config=_CONFIG[settings.system],
-                 metrics=metrics, training=training)
-    result = TrainResult(model=net, repo_id=repo_id, settings=settings, metrics=metrics, log=log, log_path=log_path,
-                         best_epoch=best_epoch, history=history)
+    s = run.settings
+    training = {k: v for k, v in s.to_dict(relevant=True).items() if v is not None and k not in ("model", "device")}
+    training.update(optimizer="Adam", loss="cross-entropy", best_epoch=best_epoch, selection="validation accuracy",
+                    rows={k: len(v) for k, v in run.data.items()}, dataset_config_hash=run.info.get("config_hash"))
+    if run.etas is not None:
+        training["etas"] = [round(e, 10) for e in run.etas]
+    desc = MODELS.get(run.repo_id, {}).get("description") or \
+        KINDS[s.model].description.format(samples=_SAMPLES.get(s.adversarial, "no"))
+    return dict(description=desc, dataset=s.dataset, dataset_config=TRAINING[s.system].system.state_config,
+                metrics=metrics, training=training)
+
+
+def _train(model, preset, dataset, *, seed, epochs, push, repo_id, log_path, save, progress, source,
+           **overrides) -> TrainResult:
+    from qchaos.hub import write_json
+
+    run = _start(model, preset, dataset, seed, epochs, repo_id, log_path, progress, source, overrides)
+    net, best_epoch, metrics = _fit(run)
+    log = run.log
+    log["best_epoch"] = best_epoch
+    log["final"] = metrics
+    net.set_meta(**_checkpoint_meta(run, best_epoch, metrics))
+    result = TrainResult(model=net, repo_id=run.repo_id, settings=run.settings, metrics=metrics, log=log,
+                         log_path=run.log_path, best_epoch=best_epoch, history=run.history)
     if save:
-        result.path = net.save_to_local_hub(repo_id)
+        result.path = net.save_to_local_hub(run.repo_id)
         log["checkpoint"] = str(result.path)
     if push:
-        result.pushed = str(net.push_to_hub(repo_id))
+        result.pushed = str(net.push_to_hub(run.repo_id))
         log["pushed"] = result.pushed
-    result.seconds = time.perf_counter() - start
-    log["seconds"] = {"load": load_seconds, "total": result.seconds}
-    write_json(log_path, log)
+    result.seconds = time.perf_counter() - run.start
+    log["seconds"] = {"load": run.load_seconds, "total": result.seconds}
+    write_json(run.log_path, log)
     result.log = log
     return result

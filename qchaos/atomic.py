@@ -2,7 +2,8 @@
 
 * :func:`writer_lock`: an exclusive ``flock`` on ``.<name>.lock`` beside a store, dataset repo or model folder. A
   second writer is refused at once with :class:`~qchaos.errors.EnvironmentFault` naming the holder's pid; the lock
-  dies with its process, so a killed writer never leaves a stale lock behind.
+  dies with its process, so a killed writer never leaves a stale lock behind, and a finished writer removes the
+  file (nothing is left beside the folder after a successful run).
 * :func:`swap_in`: replace a folder by a complete new version built beside it (``.<name>.new-<pid>``) with renames
   only: the old folder is renamed to ``.<name>.old``, the new one into place, then the old one is deleted. A kill at
   any moment leaves the old or the new version complete on disk; :func:`recover` (called by the next writer, under
@@ -33,28 +34,44 @@ def writer_lock(path: str | Path, what: str = "path") -> Iterator[Path]:
     """Hold the exclusive writer lock of ``path`` (a file ``.<name>.lock`` beside it) for the ``with`` block.
 
     Raises :class:`EnvironmentFault` at once if another process holds it (``what`` names the parameter in the
-    message, e.g. ``"out"``). The lock file is left in place (deleting it would race with a waiting writer).
+    message, e.g. ``"out"``). The lock file is removed when the block ends (while still locked), so a finished run
+    leaves nothing beside ``path``; a writer that locked a file just removed this way sees that the path no longer
+    names its file and locks the new one instead. A killed writer's lock dies with it; its file (if left) is reused.
     """
     import fcntl
 
     path = Path(path)
+    lock = _sibling(path, "lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = _sibling(path, "lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise EnvironmentFault(f"{what} = {path}: cannot create its lock file ({exc})") from exc
-    try:
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise EnvironmentFault(f"{what} = {path}: cannot create its lock file ({exc})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
             raise EnvironmentFault(f"{what} = {path}: another process (pid {holder}) is writing it right now; wait "
                                    f"for it to finish (one writer at a time), or choose another {what}") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed this file after we opened it: lock the current one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield lock
     finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()  # still locked: nobody can hold this file's lock now, later writers create a new one
         os.close(fd)  # releases the flock
 
 
@@ -116,7 +133,8 @@ def recover(dest: str | Path, complete=None, keep_extras: bool = True) -> str | 
 
 def clean_stray(dest: str | Path) -> list[Path]:
     """Remove staging folders and temporary files left beside ``dest`` by killed writers (``.<name>.new-*``,
-    ``.<name>.publishing*``, ``.<name>.creating-*``); returns what was removed. Call it under the writer lock."""
+    ``.<name>.publishing*``, ``.<name>.creating-*``); returns what was removed. Call it under the writer lock.
+    """
     dest = Path(dest)
     removed = []
     if not dest.parent.is_dir():

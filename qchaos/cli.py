@@ -14,7 +14,11 @@ import os
 import sys
 from pathlib import Path
 
+from generation.systems import get_system
+from modeling.kinds import KINDS
+
 from .errors import EnvironmentFault, ParameterError, QchaosError, exit_code
+from .hub import DatasetIntegrityError
 
 
 class CLIError(ParameterError):
@@ -31,6 +35,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _text(text: str) -> str:
+    """A string flag's value; blank or whitespace-only is refused (it would silently mean the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is blank: give a value, or leave the flag out for the default")
+    return text
+
+
+def _items(text: str) -> str:
+    """A comma-separated list flag's value (e.g. ``--holdout-N 30,33``): blank, or no item (``',,,'``), refused."""
+    _text(text)
+    if not any(part.strip() for part in text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r} lists no value: give e.g. '0.5,1' or '30,33'")
+    return text
+
+
+def _path(text: str) -> Path:
+    """A path flag's value; blank is refused (``Path('')`` would silently be the current folder)."""
+    return Path(_text(text))
+
+
+def _seed(text: str) -> int:
+    """A random seed: an integer in [0, 2**32) (what NumPy and the stores accept; torch takes it too)."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from exc
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be an integer in [0, 2**32)")
+    return value
+
+
 def _float(text: str) -> float:
     from fractions import Fraction
 
@@ -41,9 +76,23 @@ def _float(text: str) -> float:
 
 
 # -- the environment -----------------------------------------------------------------------------------------------
-def _writable(path: Path, what: str) -> Path:
-    """``path`` (a file or folder to create) if its nearest existing ancestor is a writable folder, else
-    :class:`EnvironmentFault` naming ``what`` (e.g. ``--out``) and the path."""
+def _can_create_in(folder: Path) -> str:
+    """'' if a file can be created in ``folder`` (tried for real: ``os.access`` says yes to root even in /proc or
+    on a read-only file system), else why not.
+    """
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".qchaos-probe-"):
+            return ""
+    except OSError as exc:
+        return f"{folder}: {exc.strerror or exc}"
+
+
+def _writable(path: Path, what: str, folder: bool = False) -> Path:
+    """``path`` (a file or folder to create; ``folder``: it must be a folder) if its nearest existing ancestor is a
+    writable folder, else :class:`EnvironmentFault` naming ``what`` (e.g. ``--out``) and the path.
+    """
     path = Path(path).expanduser()
     probe = path.absolute()
     while not probe.exists() and probe != probe.parent:
@@ -52,9 +101,14 @@ def _writable(path: Path, what: str) -> Path:
         ok, why = os.access(probe, os.W_OK | os.X_OK), "a folder without write permission"
     elif probe == path.absolute():
         ok, why = os.access(probe, os.W_OK) and os.access(probe.parent, os.W_OK), "a file without write permission"
+        if folder:
+            ok, why = False, f"{probe} is a file, not a folder"
     else:
         ok = probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
         why = f"{probe} is a file, not a folder" if not probe.is_dir() else f"{probe} is not writable"
+        if ok:
+            why = _can_create_in(probe)
+            ok = not why
     if not ok:
         raise EnvironmentFault(f"{what} = {path}: cannot write there ({why}); choose a writable location")
     return path
@@ -85,6 +139,8 @@ def _device(text: str) -> str:
         dev = torch.device(text)
     except (RuntimeError, ValueError) as exc:
         raise ParameterError(f"--device = {text!r}: not a torch device (cpu, cuda, cuda:0, mps)") from exc
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"--device = {text!r}: not a device that computes (cpu, cuda, cuda:0, mps)")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise EnvironmentFault(f"--device = {text}: CUDA is not available here (torch {torch.__version__}, "
@@ -99,54 +155,35 @@ def _device(text: str) -> str:
 
 # -- generate ------------------------------------------------------------------------------------------------------
 def _add_sweep_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="mini", help="named preset (default: mini)")
-    p.add_argument("--out", type=Path, help="Zarr store path (default: data/<system>-<preset>.zarr; "
+    p.add_argument("--preset", type=_text, default="mini", help="named preset (default: mini)")
+    p.add_argument("--out", type=_path, help="Zarr store path (default: data/<system>-<preset>.zarr; "
                                             "data/<system>-custom-<hash>.zarr when parameters are overridden)")
     p.add_argument("--workers", type=int, help="local Dask worker processes (default: cores, max 8; 0 = in-process)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. tcp://host:8786); default: "
-                                           "$DASK_SCHEDULER_ADDRESS, else a local cluster")
-    where.add_argument("--scheduler-file", type=Path, metavar="PATH",
+    where.add_argument("--scheduler", type=_text,
+                       help="address of a running Dask scheduler (e.g. tcp://host:8786); default: "
+                            "$DASK_SCHEDULER_ADDRESS, else a local cluster")
+    where.add_argument("--scheduler-file", type=_path, metavar="PATH",
                        help="a Dask scheduler file (dask scheduler --scheduler-file PATH; HPC launchers)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _cmd_generate(args) -> int:
-    from generation.presets import get_preset, override, parse_etas
-    from generation.store import PointStore, config_hash
-    from generation.sweep import run_sweep
+    from generation.build import build, resolve_config, store_path
 
-    base = get_preset(args.system, args.preset)
-    if args.system == "twobody":
-        from generation.twobody.generate import compute_point as task
+    overrides = get_system(args.system).flag_overrides(args)
+    config, base = resolve_config(args.system, args.preset, overrides)
+    out = _writable(args.out or store_path(args.system, args.preset, config, base), "--out")
 
-        changes = dict(
-            etas=parse_etas(args.eta) if args.eta else None, g=args.g, levels=args.levels,
-            window=tuple(args.window) if args.window else None, image_size=args.image_size, seed=args.seed,
-            image_etas=parse_etas(args.image_eta) if args.image_eta else None, basis_factor=args.basis_factor,
-            rough_images=True if args.rough_images else None,
-        )
-    elif args.system == "tribaker":
-        from generation.tribaker.generate import compute_point as task
+    def header(result) -> None:
+        if not args.quiet:
+            print(f"{args.system} [{args.preset}{' + overrides' if result.custom else ''}] -> {result.store}  "
+                  f"({result.points} points)")
 
-        changes = dict(
-            N0=args.N0, K=args.K, per_side=args.per_side, image_size=args.image_size, seed=args.seed,
-            min_abs_z=args.min_abs_z, reflectivities=(1.0, *args.R) if args.R else None,
-        )
-    else:  # pragma: no cover - guarded by argparse choices
-        raise CLIError(f"system = {args.system!r}: unknown")
-    config = override(base, **changes)
-    custom = config != base
-    out = args.out or Path("data") / (f"{args.system}-custom-{config_hash(config.to_dict())[:8]}.zarr" if custom
-                                      else f"{args.system}-{args.preset}.zarr")
-    _writable(out, "--out")
-    store = PointStore.open(out, args.system, args.preset if not custom else f"{args.preset}+custom",
-                            config.to_dict())
-    points = config.points()
-    if not args.quiet:
-        print(f"{args.system} [{args.preset}{' + overrides' if custom else ''}] -> {out}  ({len(points)} points)")
-    report = run_sweep(store, points, task, workers=args.workers, scheduler=args.scheduler,
-                       scheduler_file=args.scheduler_file, progress=not args.quiet, desc=args.system)
+    result = build(args.system, args.preset, overrides=overrides, out=out, workers=args.workers,
+                   scheduler=args.scheduler, scheduler_file=args.scheduler_file, progress=not args.quiet,
+                   on_start=header)
+    report = result.report
     for key, problems in report.damaged.items():
         print(f"qchaos: warning: point {key} was damaged ({'; '.join(problems[:3])}); recomputed", file=sys.stderr)
     if not args.quiet:
@@ -242,7 +279,7 @@ def _cmd_publish(args) -> int:
     if args.push:
         _hub_reachable("publish")
     _hub_writable()
-    holdout = getattr(args, "holdout_eta", None) or getattr(args, "holdout_N", None)
+    holdout = getattr(args, get_system(args.system).holdout_name, None)  # --holdout-eta / --holdout-N
     report = publish(args.system, store, args.repo_id, preset=args.preset, allow_partial=args.allow_partial,
                      holdout=holdout, split_seed=args.split_seed, push=args.push, progress=not args.quiet)
     if not args.quiet:
@@ -272,10 +309,15 @@ def _cmd_train(args) -> int:
         from generation.presets import parse_etas
 
         etas = parse_etas(args.eta)
-    result = train(args.model, args.preset, args.dataset, seed=args.seed, epochs=args.epochs, push=args.push,
-                   repo_id=args.repo_id, log_path=args.log, progress=not args.quiet, batch_size=args.batch_size,
-                   lr=args.lr, schedule=args.schedule, etas=etas, reflectivity=args.R, max_N=args.max_N, arch=args.arch,
-                   grid_size=args.grid_size, device=args.device, augment=True if args.augment else None)
+    try:
+        result = train(args.model, args.preset, args.dataset, seed=args.seed, epochs=args.epochs, push=args.push,
+                       repo_id=args.repo_id, log_path=args.log, progress=not args.quiet, batch_size=args.batch_size,
+                       lr=args.lr, schedule=args.schedule, etas=etas, reflectivity=args.R, max_N=args.max_N,
+                       arch=args.arch, grid_size=args.grid_size, device=args.device,
+                       augment=True if args.augment else None)
+    except DatasetIntegrityError as exc:  # the one dataset a training reads: name the flag that chose it
+        what = args.dataset if args.dataset is not None else f"the {args.preset} default"
+        raise DatasetIntegrityError(f"--dataset {what}: {exc}") from exc
     if not args.quiet:
         acc = ", ".join(f"{split} {v:.4f}" for split, v in result.metrics.get("accuracy", {}).items())
         print(f"{args.model} on {result.settings.dataset}: best epoch {result.best_epoch}/{result.settings.epochs}; "
@@ -337,7 +379,7 @@ def _cmd_evaluate(args) -> int:
         for name in experiment_names():
             print(f"{name:20s} {get_experiment(name).TITLE}")
         return 0
-    _writable(args.out, "--out")
+    _writable(args.out, "--out", folder=True)
     if not args.no_build:
         _hub_writable()
     doc = evaluate(args.preset, args.names or None, out=args.out, build=not args.no_build,
@@ -345,6 +387,10 @@ def _cmd_evaluate(args) -> int:
     if doc["failed"]:
         print(f"qchaos: failed: experiment(s) {', '.join(doc['failed'])} did not finish; see "
               f"{Path(args.out) / args.preset / 'report.md'}", file=sys.stderr)
+        entries = [doc.get("experiments", {}).get(name, {}) for name in doc["failed"]]
+        for name, entry in zip(doc["failed"], entries):  # why, in one line each (the report has the details)
+            why = ((entry.get("error") or "?").splitlines() or ["?"])[0]
+            print(f"  {name} ({entry.get('status', 'failed')}): {why}", file=sys.stderr)
         return 1
     return 0
 
@@ -372,6 +418,31 @@ def _cmd_verify(args) -> int:
     return 0 if report.ok else IntegrityError.exit_code
 
 
+# -- flags that do not apply -----------------------------------------------------------------------------------------
+def _check_applies(args) -> None:
+    """:class:`CLIError` for a flag given with a command or model it does not apply to (it would be ignored)."""
+    command = getattr(args, "command", None)
+    if command == "generate" and getattr(args, "workers", None) is not None and (args.scheduler or args.scheduler_file):
+        where = "--scheduler" if args.scheduler else "--scheduler-file"
+        raise CLIError(f"--workers = {args.workers}: does not apply with {where} (the scheduler's workers compute the "
+                       "points); give one of them")
+    if command == "train" and args.model in ("density-cnn", "density-cnn-adv"):
+        given = [flag for flag, value in (("--grid-size", args.grid_size), ("--arch", args.arch),
+                                          ("--R", args.R), ("--max-N", args.max_N)) if value is not None]
+        if given:
+            raise CLIError(f"{', '.join(given)}: only for quantum-net (tribaker data), not {args.model}")
+    if command == "train" and args.model == "quantum-net":
+        given = [flag for flag, value in (("--eta", args.eta), ("--augment", args.augment or None))
+                 if value is not None]
+        if given:
+            raise CLIError(f"{', '.join(given)}: only for the density models (two-atom data), not quantum-net")
+    if command == "evaluate" and args.list:
+        given = [flag for flag, value in (("NAME", args.names), ("--resume", args.resume),
+                                          ("--no-build", args.no_build)) if value]
+        if given:
+            raise CLIError(f"{', '.join(given)}: does not apply with --list (it only lists the experiments)")
+
+
 # -- parser --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -388,8 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen_sub = gen.add_subparsers(dest="system", metavar="SYSTEM", required=True)
     tb = gen_sub.add_parser("twobody", help="two mass-imbalanced atoms in a hard-wall trap")
     _add_sweep_flags(tb)
-    tb.add_argument("--eta", help="mass ratios: list '0.2,1/3,0.5' and/or range '0.05:1:0.05'")
-    tb.add_argument("--image-eta", help="the subset of --eta that gets images (default: all)")
+    tb.add_argument("--eta", type=_items, help="mass ratios: list '0.2,1/3,0.5' and/or range '0.05:1:0.05'")
+    tb.add_argument("--image-eta", type=_items, help="the subset of --eta that gets images (default: all)")
     tb.add_argument("--g", type=_float, help="contact interaction strength (>= 0)")
     tb.add_argument("--levels", type=_positive_int, help="levels per point (both parities)")
     tb.add_argument("--window", type=_positive_int, nargs=2, metavar=("LO", "HI"),
@@ -399,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--rough-images", action="store_true",
                     help="store images that break the image-quality rule (g >= 100, basis factor >= 8, window from "
                          "level 200, pixels above the window's Nyquist limit) anyway, flagged in the config and card")
-    tb.add_argument("--seed", type=int, help="random seed")
+    tb.add_argument("--seed", type=_seed, help="random seed")
     tb.set_defaults(func=_cmd_generate)
 
     tri = gen_sub.add_parser("tribaker", help="the open quantum tribaker map (closed and partially open)")
@@ -411,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     tri.add_argument("--per-side", type=_positive_int, help="states kept per N at each end of the norm ratio")
     tri.add_argument("--image-size", type=_positive_int, help="grid points per axis of the inspection images")
     tri.add_argument("--min-abs-z", type=float, help="keep only resonances with |z| above this (R = 0 needs it)")
-    tri.add_argument("--seed", type=int, help="random seed")
+    tri.add_argument("--seed", type=_seed, help="random seed")
     tri.set_defaults(func=_cmd_generate)
 
     pub = sub.add_parser("publish", help="convert a store into a Hugging Face dataset repo (local hub, --push)",
@@ -423,19 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in (("twobody", "two atoms: configs wavefunctions + spectra, 70/15/15 split over states"),
                         ("tribaker", "tribaker map: configs resonances + spectra, 80/20 split over states")):
         p = pub_sub.add_parser(name, help=help_, description=help_ + ".")
-        p.add_argument("--preset", default="mini", help="preset the store was generated with (default: mini)")
-        p.add_argument("--store", type=Path, help="Zarr store (default: data/<system>-<preset>.zarr)")
-        p.add_argument("--repo-id", help="org/name (default: qchaos/<system>-<preset>)")
+        p.add_argument("--preset", type=_text, default="mini",
+                       help="preset the store was generated with (default: mini)")
+        p.add_argument("--store", type=_path, help="Zarr store (default: data/<system>-<preset>.zarr)")
+        p.add_argument("--repo-id", type=_text, help="org/name (default: qchaos/<system>-<preset>)")
         p.add_argument("--push", action="store_true", help="also upload to the Hub (HF_ENDPOINT, HF_TOKEN)")
         p.add_argument("--allow-partial", action="store_true",
                        help="publish a store whose sweep still misses points (the card lists them)")
-        if name == "twobody":
-            p.add_argument("--holdout-eta", metavar="ETAS",
-                           help="mass ratios kept out of train/validation/test as split 'holdout' (e.g. 0.75,1/3)")
-        else:
-            p.add_argument("--holdout-N", metavar="NS",
-                           help="dimensions kept out of train/validation as split 'holdout' (e.g. 30,33)")
-        p.add_argument("--split-seed", type=int, default=42, help="seed of the random state split (default: 42)")
+        holdout = get_system(name)
+        p.add_argument("--" + holdout.holdout_name.replace("_", "-"), type=_items, metavar=holdout.holdout_help[0],
+                       help=holdout.holdout_help[1])
+        p.add_argument("--split-seed", type=_seed, default=42, help="seed of the random state split (default: 42)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.set_defaults(func=_cmd_publish)
 
@@ -454,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help_ in (("spectrum", _cmd_twobody_spectrum, "lowest levels by exact diagonalisation"),
                               ("bethe", _cmd_twobody_bethe, "exact Bethe-ansatz levels (eta = 1/3 or 1)")):
         p = two_sub.add_parser(name, help=help_, description=help_ + ". Units hbar = L = mu = 1.")
-        p.add_argument("--eta", required=True, help="mass ratio m_light/m_heavy in (0, 1], e.g. 0.5 or 1/3")
+        p.add_argument("--eta", type=_text, required=True, help="mass ratio m_light/m_heavy in (0, 1], e.g. 0.5 or 1/3")
         p.add_argument("--g", type=_float, required=True, help="contact interaction strength (>= 0)")
         p.add_argument("--levels", type=int, required=True, help="number of levels")
         p.add_argument("--parity", choices=("even", "odd", "both"), default="both")
@@ -473,18 +542,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the local hub as qchaos/<model>-<dataset name> ($QCHAOS_HUB/models/...); the "
                                      "JSON log has every step's loss and every epoch's metrics. Same seed, same "
                                      "data, CPU: identical metrics.")
-    trn.add_argument("model", choices=("density-cnn", "density-cnn-adv", "quantum-net"), help="what to train")
+    trn.add_argument("model", choices=tuple(KINDS), help="what to train")
     trn.add_argument("--preset", default="mini", choices=("mini", "paper"),
                      help="training settings and default dataset (default: mini)")
-    trn.add_argument("--dataset", help="dataset repo id (default: qchaos/twobody-<preset> or qchaos/tribaker-<preset>)")
-    trn.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order, dropout (default 0)")
+    trn.add_argument("--dataset", type=_text,
+                     help="dataset repo id (default: qchaos/twobody-<preset> or qchaos/tribaker-<preset>)")
+    trn.add_argument("--seed", type=_seed, default=0, help="seed of initialisation, batch order, dropout (default 0)")
     trn.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the preset's)")
     trn.add_argument("--batch-size", type=_positive_int, help="batch size (default: the preset's, 32)")
     trn.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's)")
     trn.add_argument("--schedule", choices=("constant", "cosine"),
                      help="learning rate schedule: constant, or cosine annealing to 0 (default: the preset's)")
-    trn.add_argument("--eta", help="density models: mass ratios to train on, e.g. '0.5,1' (default: 1/3,0.5,0.75,1 "
-                                   "as present)")
+    trn.add_argument("--eta", type=_items,
+                     help="density models: mass ratios to train on, e.g. '0.5,1' (default: 1/3,0.5,0.75,1 as present)")
     trn.add_argument("--augment", action="store_true",
                      help="density models: train on each image under a random mirror / transposition (symmetries "
                           "that map the billiard onto an equivalent one, see modeling.augment)")
@@ -492,9 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--max-N", type=_positive_int, help="quantum-net: train on rows with N <= MAX_N only")
     trn.add_argument("--arch", choices=("compact", "alexnet"), help="quantum-net CNN (default: compact)")
     trn.add_argument("--grid-size", type=_positive_int, help="quantum-net: S x S coherent-state centres")
-    trn.add_argument("--device", default="cpu", help="torch device (default: cpu; identical metrics on CPU)")
-    trn.add_argument("--repo-id", help="checkpoint repo id (default: qchaos/<model>-<dataset name>)")
-    trn.add_argument("--log", type=Path, help="JSON log path (default: runs/<repo name>-seed<seed>.json)")
+    trn.add_argument("--device", type=_text, default="cpu",
+                     help="torch device (default: cpu; identical metrics on CPU)")
+    trn.add_argument("--repo-id", type=_text, help="checkpoint repo id (default: qchaos/<model>-<dataset name>)")
+    trn.add_argument("--log", type=_path, help="JSON log path (default: runs/<repo name>-seed<seed>.json)")
     trn.add_argument("--push", action="store_true", help="also push the checkpoint to the Hub (HF_ENDPOINT, HF_TOKEN)")
     trn.add_argument("--quiet", action="store_true", help="no progress bars")
     trn.set_defaults(func=_cmd_train)
@@ -504,9 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "reports/<preset>/: results.json, one PNG per figure with its data, report.md "
                                     "with every number beside the paper's value and the previous run's. Missing "
                                     "datasets and checkpoints are generated and trained unless --no-build.")
-    ev.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all; see --list)")
+    ev.add_argument("names", type=_text, nargs="*", metavar="NAME",
+                    help="experiments to run (default: all; see --list)")
     ev.add_argument("--preset", default="mini", choices=("mini", "paper"), help="scale (default: mini)")
-    ev.add_argument("--out", type=Path, default=Path("reports"), help="parent of the report folder (default: reports)")
+    ev.add_argument("--out", type=_path, default=Path("reports"), help="parent of the report folder (default: reports)")
     ev.add_argument("--no-build", action="store_true",
                     help="never generate, publish or train: a missing dataset or checkpoint is an error")
     ev.add_argument("--list", action="store_true", help="list the experiments and exit")
@@ -521,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the local hub ($QCHAOS_HUB, default ~/.cache/qchaos/hub; 'shipped': a "
                                      "checkpoint that comes with the package), and a summary of the metadata.")
     lst.add_argument("what", choices=("models", "datasets"), help="models or datasets")
-    lst.add_argument("name", nargs="?", help="only this repo (qchaos/<name> or <name>)")
+    lst.add_argument("name", type=_text, nargs="?", help="only this repo (qchaos/<name> or <name>)")
     lst.add_argument("--json", action="store_true", help="a JSON list of the full entries (with 'local')")
     lst.set_defaults(func=_cmd_list)
 
@@ -529,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Check every stored byte: a Zarr store (each point's digests, shapes, "
                                      "parameters), a dataset repo (manifest, shards, card) or a model (weights, "
                                      "config.json, card). Lists what is wrong where; exit code 4 if anything is.")
-    ver.add_argument("target", help="a store folder, a repo folder, or a repo id of the local hub")
+    ver.add_argument("target", type=_text, help="a store folder, a repo folder, or a repo id of the local hub")
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
     ver.set_defaults(func=_cmd_verify)
     return parser
@@ -539,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_applies(args)
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code by kind
         if args.debug:
@@ -557,7 +630,8 @@ _LABELS = {1: "failed", 2: "error", 3: "not found", 4: "integrity error", 5: "en
 
 def _classify(exc: BaseException) -> tuple[int, str]:
     """(exit code, label) of a failure: the typed errors by class; an untyped ``ValueError`` is a bad parameter
-    (2), an untyped ``OSError`` the environment (5), anything else a failed job (1)."""
+    (2), an untyped ``OSError`` the environment (5), anything else a failed job (1).
+    """
     if isinstance(exc, QchaosError):
         code = exit_code(exc)
     elif isinstance(exc, ValueError):
@@ -571,7 +645,8 @@ def _classify(exc: BaseException) -> tuple[int, str]:
 
 def _one_line(exc: BaseException) -> str:
     """The message of ``exc``; an untyped ``OSError`` names its file and says what to do; multi-line messages
-    (e.g. the failed points of a sweep) keep their lines."""
+    (e.g. the failed points of a sweep) keep their lines.
+    """
     if isinstance(exc, OSError) and not isinstance(exc, QchaosError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc} ({type(exc).__name__}); check the path and its permissions"
     text = str(exc) or type(exc).__name__

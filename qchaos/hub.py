@@ -28,7 +28,7 @@ MANIFEST = "data/manifest.json"
 MANIFEST_FORMAT = "qchaos-dataset-manifest/1"
 REPO_TYPES = ("dataset", "model")
 
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")  # used with fullmatch: "$" would allow a final "\n"
 
 
 class DatasetIntegrityError(IntegrityError):
@@ -37,7 +37,14 @@ class DatasetIntegrityError(IntegrityError):
 
 class RepoNotFoundError(NotFoundError, ValueError):
     """A repo id, folder, config or registered name that does not exist (exit code 3); also a ``ValueError``, as
-    these errors were before the typed hierarchy, so existing ``except ValueError`` code keeps working."""
+    these errors were before the typed hierarchy, so existing ``except ValueError`` code keeps working.
+    """
+
+
+class RepoMissingError(RepoNotFoundError):
+    """The repo itself is nowhere: not a local folder (nor in the local hub) and not on the Hub (a config or split
+    that a repo lacks is a plain :class:`RepoNotFoundError`).
+    """
 
 
 _SHARD = re.compile(r"^data/([A-Za-z0-9._-]+)/([A-Za-z0-9._-]+\.parquet)$")
@@ -47,20 +54,23 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # -- locations and ids ---------------------------------------------------------------------------------------------
 def user_cache_dir() -> Path:
     """The per-user cache folder of qchaos: ``$XDG_CACHE_HOME/qchaos`` (default ``~/.cache/qchaos``), the same
-    convention as huggingface_hub's ``~/.cache/huggingface``."""
+    convention as huggingface_hub's ``~/.cache/huggingface``.
+    """
     return Path(os.environ.get("XDG_CACHE_HOME") or Path("~") / ".cache").expanduser() / "qchaos"
 
 
 def hub_root() -> Path:
     """The local hub folder: ``$QCHAOS_HUB`` when set, else ``<user cache>/hub`` (:func:`user_cache_dir`), read at
-    every call. An absolute path (``~`` expanded), never relative to a working directory the user did not name."""
+    every call. An absolute path (``~`` expanded), never relative to a working directory the user did not name.
+    """
     env = os.environ.get("QCHAOS_HUB")
     return Path(env).expanduser() if env else user_cache_dir() / "hub"
 
 
 def package_file(package: str, name: str) -> Path:
     """A data file shipped inside an installed package (``importlib.resources``), e.g.
-    ``package_file("dataset_cards", "model_card.md")``; :class:`MissingResource` if the install lacks it."""
+    ``package_file("dataset_cards", "model_card.md")``; :class:`MissingResource` if the install lacks it.
+    """
     from importlib import resources
 
     from .errors import MissingResource
@@ -87,7 +97,7 @@ def parse_repo_id(repo_id: str) -> tuple[str, str]:
         raise ParameterError(f"repo_id = {repo_id!r}: must be 'org/name' (e.g. '{DEFAULT_ORG}/twobody-mini')")
     org, name = repo_id.split("/")
     for part in (org, name):
-        if not _NAME.match(part) or ".." in part or "--" in part:
+        if not _NAME.fullmatch(part) or ".." in part or "--" in part:
             raise ParameterError(f"repo_id = {repo_id!r}: org and name must be 1-96 characters of letters, digits, "
                              "'.', '_', '-', start and end with a letter or digit, and contain no '..' or '--'")
     return org, name
@@ -104,7 +114,8 @@ def local_repo_path(repo_id: str, repo_type: str = "dataset", root: str | Path |
 # -- integrity -----------------------------------------------------------------------------------------------------
 def write_json(path: str | Path, obj) -> None:
     """Write ``obj`` as indented JSON (NaN allowed) atomically: to ``<name>.tmp``, then renamed over ``path``, so an
-    interrupted write never leaves a truncated file. Creates the parent folder."""
+    interrupted write never leaves a truncated file. Creates the parent folder.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -141,14 +152,15 @@ def read_manifest(path: str | Path) -> dict:
 def _check_entry(mpath: Path, rel, entry) -> None:
     """A manifest entry must name a shard ``data/<config>/<name>.parquet`` of its own config inside the repo, with
     an integer size and a sha256 (``DatasetIntegrityError`` naming the entry otherwise; nothing outside the repo is
-    ever opened)."""
-    m = _SHARD.match(rel) if isinstance(rel, str) else None
+    ever opened).
+    """
+    m = _SHARD.fullmatch(rel) if isinstance(rel, str) else None
     if m is None or ".." in rel:
         raise DatasetIntegrityError(f"{mpath}: entry {str(rel)[:80]!r} is not a shard path data/<config>/<name>.parquet "
                                     "inside the repo; refusing the manifest")
     ok = isinstance(entry, dict) and entry.get("config") == m.group(1) and isinstance(entry.get("split"), str) \
         and isinstance(entry.get("size"), int) and entry["size"] >= 0 and isinstance(entry.get("sha256"), str) \
-        and _SHA256.match(entry["sha256"]) is not None
+        and _SHA256.fullmatch(entry["sha256"]) is not None
     if not ok:
         raise DatasetIntegrityError(f"{mpath}: entry {rel!r} must have config {m.group(1)!r}, a split, an integer "
                                     "size and a sha256")
@@ -228,7 +240,8 @@ def push_folder(path: str | Path, repo_id: str, repo_type: str = "dataset", *, p
 
 def _network_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure to talk to a server: an ``OSError`` (huggingface_hub's HTTP errors, socket
-    errors) or an error of the HTTP client library (httpx / requests / urllib3 transport errors)."""
+    errors) or an error of the HTTP client library (httpx / requests / urllib3 transport errors).
+    """
     return isinstance(exc, OSError) or any(
         c.__module__.split(".")[0] in ("httpx", "httpx2", "requests", "urllib3") for c in type(exc).__mro__)
 
@@ -236,7 +249,8 @@ def _network_error(exc: BaseException) -> bool:
 @contextlib.contextmanager
 def hub_errors(what: str):
     """Turn a failure to reach or use the Hub (connection refused, timeout, HTTP error, no token) inside the block
-    into :class:`EnvironmentFault` naming ``HF_ENDPOINT`` and ``what`` was attempted."""
+    into :class:`EnvironmentFault` naming ``HF_ENDPOINT`` and ``what`` was attempted.
+    """
     try:
         yield
     except QchaosError:
@@ -259,16 +273,16 @@ def _resolve(repo_id_or_path: str | Path, source: str) -> tuple[Path | None, str
     candidate = Path(text)
     if source != "hub" and candidate.is_dir():
         return candidate, None
-    is_id = text.count("/") == 1 and not text.startswith((".", "/")) and bool(_NAME.match(text.split("/")[0]))
+    is_id = text.count("/") == 1 and not text.startswith((".", "/")) and bool(_NAME.fullmatch(text.split("/")[0]))
     if is_id and source != "hub":
         local = local_repo_path(text)
         if local.is_dir():
             return local, None
     if source == "local":
-        raise RepoNotFoundError(f"repo_id_or_path = {text!r}: no such folder (nor {hub_root()}/datasets/{text}); "
-                            "publish it with `qchaos publish` or set QCHAOS_HUB")
+        raise RepoMissingError(f"repo_id_or_path = {text!r}: no such folder (nor {hub_root()}/datasets/{text}); "
+                               "publish it with `qchaos publish` or set QCHAOS_HUB")
     if not is_id:
-        raise RepoNotFoundError(f"repo_id_or_path = {text!r}: neither an existing folder nor a repo id 'org/name'")
+        raise RepoMissingError(f"repo_id_or_path = {text!r}: neither an existing folder nor a repo id 'org/name'")
     parse_repo_id(text)
     return None, text
 
@@ -319,10 +333,16 @@ def load(repo_id_or_path: str | Path, config: str | None = None, split: str | No
 def hub_snapshot(repo_id: str, repo_type: str = "dataset", **kwargs) -> Path:
     """``snapshot_download`` of a Hub repo into the HF cache, with the Hub's failures typed: a repo or revision
     that does not exist -> :class:`RepoNotFoundError`; no connection, offline mode without a cached copy, a
-    server error -> :class:`EnvironmentFault` naming ``HF_ENDPOINT``."""
+    server error -> :class:`EnvironmentFault` naming ``HF_ENDPOINT``.
+    """
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         return Path(snapshot_download(repo_id, repo_type=repo_type, **kwargs))
@@ -331,8 +351,8 @@ def hub_snapshot(repo_id: str, repo_type: str = "dataset", **kwargs) -> Path:
                                "HF_HUB_OFFLINE=1) and the repo is not in the HF cache; check the network / HF_ENDPOINT, "
                                "or use a local folder") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError, GatedRepoError) as exc:
-        raise RepoNotFoundError(f"{repo_type} {repo_id!r}: not found on the Hub {constants.ENDPOINT} "
-                                f"({type(exc).__name__}); check the id and revision, or publish it first") from exc
+        raise RepoMissingError(f"{repo_type} {repo_id!r}: not found on the Hub {constants.ENDPOINT} "
+                               f"({type(exc).__name__}); check the id and revision, or publish it first") from exc
     except Exception as exc:  # connection refused, timeout, HTTP 5xx
         if not _network_error(exc):
             raise

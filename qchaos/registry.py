@@ -4,9 +4,10 @@ Entries are plain data. A model entry pins the Hub ``revision`` (commit) and the
 ``model.safetensors``: the shipped checkpoint, package data of ``qchaos`` (``qchaos/pretrained/<name>/``, found
 through ``importlib.resources`` whatever the working directory or ``$QCHAOS_HUB``: :func:`shipped_path`);
 ``revision`` stays ``None`` until the checkpoint is pushed to a remote Hub (``sha256`` None: not trained yet).
-``HubModel.from_pretrained`` (``modeling.hub_model``) uses them when it downloads a registered model from a Hub
-(revision pinned, weights checked against the sha256); a model in the local hub folder is checked against its own
-``qchaos.json`` only (a locally retrained model may differ from the registry).
+``HubModel.from_pretrained`` (``modeling.hub_model``) uses them for a registered name: the revision pins a Hub
+download, and the weights must match the sha256 wherever they come from (the shipped checkpoint, the local hub
+folder, a Hub download); a model retrained locally under a registered name loads with ``verify_registry=False``
+(checked against its own ``qchaos.json`` only).
 
 Names are repo ids ``qchaos/<name>``; the functions also accept the bare ``<name>``.
 """
@@ -16,13 +17,13 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from generation.systems import SYSTEMS
+
 from .hub import DEFAULT_ORG, RepoNotFoundError, local_repo_path, parse_repo_id
 
 PRETRAINED = "pretrained"
 """The folder of ``qchaos`` (package data) that holds the shipped checkpoints, one ``<name>/`` per model."""
 
-_TWOBODY_CLASSES = ["non-integrable", "integrable"]
-_TRIBAKER_CLASSES = ["localized", "non-localized"]
 
 MODELS: dict[str, dict] = {
     "qchaos/density-cnn-twobody-paper": {
@@ -35,7 +36,6 @@ MODELS: dict[str, dict] = {
                        "the training mass ratios 1/3, 1/2, 3/4, 1 (2800 training images), 2 CPU cores",
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
-        "classes": _TWOBODY_CLASSES,
         "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/density-cnn-adv-twobody-paper": {
@@ -46,7 +46,6 @@ MODELS: dict[str, dict] = {
                        "here on qchaos/twobody-paper-cnn (the paper's scale, see density-cnn-twobody-paper)",
         "input": "eigenstate density |psi(x1, x2)|^2 on the 100 x 100 grid, scaled by its maximum to [0, 1]",
         "input_shape": [1, 100, 100],
-        "classes": _TWOBODY_CLASSES,
         "dataset": "qchaos/twobody-paper-cnn", "dataset_config": "wavefunctions",
     },
     "qchaos/quantum-net-tribaker-paper": {
@@ -58,7 +57,6 @@ MODELS: dict[str, dict] = {
                        "5 + 5 states per N, closed and R = 0.2 together), 64 x 64 coherent-state centres, compact CNN",
         "input": "right and left resonance eigenvectors R, L (complex, length N = 30..177, any N)",
         "input_shape": ["N", 2],
-        "classes": _TRIBAKER_CLASSES,
         "dataset": "qchaos/tribaker-paper", "dataset_config": "resonances",
     },
 }
@@ -67,35 +65,30 @@ DATASETS: dict[str, dict] = {
     "qchaos/twobody-mini": {
         "revision": None, "system": "twobody", "preset": "mini",
         "configs": ["spectra"], "default_config": "spectra",
-        "classes": _TWOBODY_CLASSES,
         "description": "two mass-imbalanced atoms in a hard-wall trap, small preset: 400-level spectra of 15 mass "
                        "ratios at g = 10 (level statistics)",
     },
     "qchaos/twobody-mini-images": {
         "revision": None, "system": "twobody", "preset": "mini-images",
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
-        "classes": _TWOBODY_CLASSES,
         "description": "density-CNN data with the paper's physics at a small count: 64 x 64 images of levels 200-699 "
                        "of 13 mass ratios at g = 100, 8 basis states per level",
     },
     "qchaos/twobody-paper": {
         "revision": None, "system": "twobody", "preset": "paper",
         "configs": ["spectra"], "default_config": "spectra",
-        "classes": _TWOBODY_CLASSES,
         "description": "two mass-imbalanced atoms in a hard-wall trap at the paper's scale: 1000-level spectra of "
                        "121 mass ratios at g = 10 (the coarse omega scan, Fig. 7 of arXiv:2402.16244)",
     },
     "qchaos/twobody-paper-fine": {
         "revision": None, "system": "twobody", "preset": "paper-fine",
         "configs": ["spectra"], "default_config": "spectra",
-        "classes": _TWOBODY_CLASSES,
         "description": "5000-level spectra of the fine scans next to eta = 1/3 and 1 at g = 10 (Fig. 8 of "
                        "arXiv:2402.16244)",
     },
     "qchaos/twobody-paper-cnn": {
         "revision": None, "system": "twobody", "preset": "paper-cnn",
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
-        "classes": _TWOBODY_CLASSES,
         "description": "the DensityCNN training data at the paper's scale: 100 x 100 images of levels 200-1199 of the "
                        "four training mass ratios 1/3, 1/2, 3/4, 1 at g = 100, 8 basis states per level (what the shipped "
                        "checkpoints saw)",
@@ -103,7 +96,6 @@ DATASETS: dict[str, dict] = {
     "qchaos/twobody-paper-scan": {
         "revision": None, "system": "twobody", "preset": "paper-scan",
         "configs": ["wavefunctions", "spectra"], "default_config": "wavefunctions",
-        "classes": _TWOBODY_CLASSES,
         "description": "the images of the DensityCNN experiments over the paper's eta grid from 0.03 (0.01 steps, "
                        "0.005 near the integrable ratios, the D_2n ratios): levels 200-1199 at 100 x 100, g = 100 "
                        "(Figs. 12-13)",
@@ -111,25 +103,39 @@ DATASETS: dict[str, dict] = {
     "qchaos/tribaker-mini": {
         "revision": None, "system": "tribaker", "preset": "mini",
         "configs": ["resonances", "spectra"], "default_config": "resonances",
-        "classes": _TRIBAKER_CLASSES,
         "description": "open quantum tribaker map, small preset: N = 30..117, closed and partially open, "
                        "resonance vectors + 32 x 32 LR/Husimi images",
     },
     "qchaos/tribaker-paper": {
         "revision": None, "system": "tribaker", "preset": "paper",
         "configs": ["resonances", "spectra"], "default_config": "resonances",
-        "classes": _TRIBAKER_CLASSES,
         "description": "open quantum tribaker map at the paper's scale: N = 30..177, 5 + 5 states per N, closed "
                        "and partially open (arXiv:2406.00363)",
     },
     "qchaos/tribaker-largeN": {
         "revision": None, "system": "tribaker", "preset": "largeN",
         "configs": ["resonances", "spectra"], "default_config": "resonances",
-        "classes": _TRIBAKER_CLASSES,
         "description": "large-N resonances of the open tribaker map: N = 300..6000, closed and R = 0.2, 200 "
                        "rank-uniformly sampled resonances per N with |z|, decay, norm ratio and LR images",
     },
 }
+
+
+def _with_classes(entry: dict, after: str, classes: list[str]) -> dict:
+    """``entry`` with ``"classes": classes`` inserted after the key ``after`` (the order ``qchaos list`` shows)."""
+    out = {}
+    for k, v in entry.items():
+        out[k] = v
+        if k == after:
+            out["classes"] = classes
+    return out
+
+
+# the class names come from the system of the dataset (a model's: of the dataset it was trained on)
+DATASETS.update({k: _with_classes(v, "default_config", list(SYSTEMS[v["system"]].class_names))
+                 for k, v in DATASETS.items()})
+MODELS.update({k: _with_classes(v, "input_shape", list(DATASETS[v["dataset"]]["classes"]))
+               for k, v in MODELS.items()})
 
 
 def _lookup(table: dict[str, dict], kind: str, name: str) -> tuple[str, dict]:
@@ -167,7 +173,8 @@ def get_dataset(name: str) -> dict:
 
 def shipped_path(repo_id: str) -> Path | None:
     """The folder of the checkpoint of a registered model shipped with the package (``qchaos/pretrained/<name>``,
-    read through ``importlib.resources``), or ``None`` if ``repo_id`` is not a shipped checkpoint."""
+    read through ``importlib.resources``), or ``None`` if ``repo_id`` is not a shipped checkpoint.
+    """
     from importlib import resources
 
     if str(repo_id).count("/") != 1 or repo_id not in MODELS:

@@ -9,6 +9,28 @@ EVAL_TRI_ID = "qchaos/tribaker-evaltiny"
 EVAL_ETAS = (0.3, 1 / 3, 0.5, 0.75, 1.0)
 
 
+def run_experiment(name: str, resources, out):
+    """Run one experiment at ``tiny`` into ``out/tiny`` with the checks every experiment must pass: status ok,
+    figures with captions and data files written, every metric declared in its ``METRICS`` and every declared
+    (not optional) metric produced. Returns ``(entry, folder)``."""
+    from evaluation.core import get_experiment
+    from evaluation.runner import evaluate
+
+    doc = evaluate("tiny", [name], out=out, resources=resources, progress=False)
+    entry = doc["experiments"][name]
+    assert entry["status"] == "ok", entry.get("error")
+    folder = out / "tiny"
+    for f in entry["figures"]:
+        assert (folder / f["file"]).stat().st_size > 1000 and f["caption"]
+    for f in entry["data"]:
+        assert (folder / f).stat().st_size > 0
+    assert not entry.get("undeclared_metrics"), f"{name}: undeclared metrics {entry.get('undeclared_metrics')}"
+    declared = get_experiment(name).METRICS
+    missing = [m.name for m in declared if not m.optional and not any(m.matches(k) for k in entry["metrics"])]
+    assert not missing, f"{name}: declared metrics not produced by the tiny run: {missing}"
+    return entry, folder
+
+
 @pytest.fixture(scope="session")
 def eval_hub(tmp_path_factory):
     """A local hub folder with tiny datasets for the evaluation experiments (``preset="tiny"``).

@@ -1,6 +1,6 @@
 """hubserver: a small, stdlib-only Hugging Face Hub look-alike on loopback, for tests of the real clients.
 
-Adopted into the project's tests from the team's shared tools (design notes: ``hub.md`` §1 and §5); the project
+Adopted into the project's tests from the team's shared tools (``docs/data-format.md`` §5); the project
 owns this copy (a fresh clone has no shared folder), so change it here when a client upgrade needs a new route.
 
 Scope: exactly the HTTP surface that huggingface_hub 2.4 / datasets 5.2 use for
@@ -34,7 +34,6 @@ import base64
 import datetime as _dt
 import hashlib
 import json
-import os
 import re
 import sys
 import threading

@@ -213,6 +213,21 @@ def test_diverging_training_stops_without_saving(tiny_dataset, tmp_path, monkeyp
     assert "non-finite training loss" in json.loads(log.read_text())["stopped"]
 
 
+def test_divergence_in_the_last_step_is_caught_by_the_validation_loss(tiny_dataset, tmp_path, monkeypatch):
+    """One step in all (batch larger than the train split): its loss is finite, the update is not; the checkpoint
+    would carry NaN weights with a plausible accuracy (the findings' D5 with --epochs 1)."""
+    from modeling.train import train
+
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
+    log = tmp_path / "run.json"
+    with pytest.raises(NumericalError, match=r"training diverged: validation loss = nan after epoch 1, step 1 "
+                                             r"\(lr = 1e\+30\); nothing was saved"):
+        train("density-cnn", "mini", str(tiny_dataset), epochs=1, lr=1e30, repo_id="qchaos/m-nan1", log_path=log,
+              progress=False, source="local", batch_size=64)
+    assert not (tmp_path / "hub" / "models").exists()
+    assert json.loads(log.read_text())["stopped"] == "non-finite validation loss nan after epoch 1, step 1"
+
+
 def test_cleanup_helpers_leave_nothing(tmp_path):
     from qchaos.atomic import clean_stray
 
@@ -331,3 +346,264 @@ def test_load_refuses_a_revision_it_cannot_honour(tiny_dataset):
 
     with pytest.raises(ParameterError, match=r"revision = 'deadbeef': only for a Hub repo"):
         load(tiny_dataset, "spectra", revision="deadbeef")
+
+
+# -- direct commands: sizes bounded in the functions, before allocating ----------------------------------------------
+from generation.tribaker.propagator import tribaker
+from generation.tribaker.resonances import resonances
+from generation.twobody.bethe import bethe_levels
+from generation.twobody.spectrum import solve_spectrum
+
+GIB4 = str(4 * 2**30)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: solve_spectrum(0.5, 5.0, 10**8),
+     (r"levels = 100000000, basis_factor = 2: the solve needs about 2.24e\+08 GiB \(estimate\), more than the 4 "
+      r"GiB allowed \(QCHAOS_MAX_BYTES\); accepted: levels <= 13360 at basis_factor = 2; lower --levels or "
+      r"--basis-factor")),
+    (lambda: solve_spectrum(0.5, 5.0, 30000, "odd"),
+     r"levels = 30000, basis_factor = 2: .*accepted: levels <= 6680 at basis_factor = 2"),
+    (lambda: solve_spectrum(0.5, 5.0, 10**8, extrapolate=False),
+     r"levels = 100000000, .*accepted: levels <= 1121159 at basis_factor = 2"),
+    (lambda: solve_spectrum(0.5, 5.0, 10, basis_factor=1e7),
+     r"basis_factor = 10000000.0: must be a finite number <= 1000"),
+    (lambda: solve_spectrum(0.5, 5.0, 10, basis_factor=float("inf")),
+     r"basis_factor = inf: must be a finite number <= 1000"),
+    (lambda: solve_spectrum(1e-300, 5.0, 10), r"eta = 1e-300: must be >= 0.0001"),
+    (lambda: solve_spectrum(0.5, 1e300, 10), r"g = 1e\+300: must be <= 1e\+08 for exact diagonalisation"),
+    (lambda: TwobodyConfig(**{**TINY, "g": 1e300}), r"g = 1e\+300: must be <= 1e\+08"),
+    (lambda: TribakerConfig(N0=30, K=10**12), r"K = 1000000000000: 2000000000000 points"),  # counted, not listed
+    (lambda: bethe_levels(1, 5.0, 10**8),
+     (r"n_levels = 100000000 \(--levels\): the Bethe-ansatz solve needs about 93.1 GiB .*accepted: n_levels <= "
+      r"4294967; lower --levels")),
+    (lambda: resonances(300000),
+     r"N = 300000: the dense diagonalisation needs about 1.34e\+04 GiB .*accepted: N <= 5181 .*lower --N"),
+    (lambda: tribaker(30000),
+     r"N = 30000: the dense propagator needs about 53.6 GiB"),
+])
+def test_direct_functions_bound_their_sizes_before_allocating(call, match, monkeypatch):
+    import resource
+
+    monkeypatch.setenv("QCHAOS_MAX_BYTES", GIB4)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(ParameterError, match=match):
+        call()
+    assert time.perf_counter() - start < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # < 200 MB more peak RSS
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["twobody", "spectrum", "--eta", "0.5", "--g", "5", "--levels", "100000000"],
+     r"qchaos: error: levels = 100000000, basis_factor = 2: .* accepted: levels <= 13360"),
+    (["twobody", "spectrum", "--eta", "0.5", "--g", "5", "--levels", "10", "--basis-factor", "inf"],
+     r"qchaos: error: basis_factor = inf: must be a finite number <= 1000"),
+    (["twobody", "bethe", "--eta", "1", "--g", "5", "--levels", "100000000"],
+     r"qchaos: error: n_levels = 100000000 \(--levels\): .*accepted: n_levels <= 4294967"),
+    (["tribaker", "resonances", "--N", "300000"], r"qchaos: error: N = 300000: .*accepted: N <= 5181"),
+])
+def test_direct_commands_refuse_huge_sizes_with_the_flag_and_the_estimate(argv, match, monkeypatch, capsys):
+    from qchaos.cli import main
+
+    monkeypatch.setenv("QCHAOS_MAX_BYTES", GIB4)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert re_search(match, err) and "Traceback" not in err, err
+
+
+def re_search(pattern, text):
+    import re
+
+    return re.search(pattern, text) is not None
+
+
+def test_the_memory_limit_follows_the_address_space_limit(monkeypatch):
+    import resource
+
+    from qchaos.limits import max_bytes
+
+    monkeypatch.delenv("QCHAOS_MAX_BYTES", raising=False)
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (3 * 2**30, resource.RLIM_INFINITY))
+    assert max_bytes() == 3 * 2**30 // 2  # half the address space (this machine has more than 3 GiB)
+    from generation.tribaker.resonances import resonances
+
+    with pytest.raises(ParameterError, match=r"allowed \(half this process's address-space limit, ulimit -v\)"):
+        resonances(9000)
+
+
+# -- blank strings and flags that do not apply: refused by the parser or before any work -----------------------------
+@pytest.mark.parametrize("argv, match", [
+    (["generate", "twobody", "--eta", ""], r"argument --eta: '' is blank"),
+    (["generate", "twobody", "--eta", "   "], r"argument --eta: '   ' is blank"),
+    (["generate", "twobody", "--image-eta", ""], r"argument --image-eta: '' is blank"),
+    (["generate", "twobody", "--scheduler", ""], r"argument --scheduler: '' is blank"),
+    (["generate", "twobody", "--out", ""], r"argument --out: '' is blank"),
+    (["generate", "tribaker", "--preset", " "], r"argument --preset: ' ' is blank"),
+    (["publish", "twobody", "--repo-id", ""], r"argument --repo-id: '' is blank"),
+    (["publish", "twobody", "--holdout-eta", ""], r"argument --holdout-eta: '' is blank"),
+    (["publish", "tribaker", "--holdout-N", ",,,"], r"argument --holdout-N: ',,,' lists no value"),
+    (["publish", "twobody", "--store", ""], r"argument --store: '' is blank"),
+    (["twobody", "spectrum", "--eta", "", "--g", "5", "--levels", "3"], r"argument --eta: '' is blank"),
+    (["train", "density-cnn", "--eta", ""], r"argument --eta: '' is blank"),
+    (["train", "density-cnn", "--repo-id", ""], r"argument --repo-id: '' is blank"),
+    (["train", "density-cnn", "--dataset", "\t"], r"argument --dataset: '\\t' is blank"),
+    (["train", "density-cnn", "--log", ""], r"argument --log: '' is blank"),
+    (["train", "density-cnn", "--device", ""], r"argument --device: '' is blank"),
+    (["evaluate", "--out", ""], r"argument --out: '' is blank"),
+    (["evaluate", ""], r"argument NAME: '' is blank"),
+    (["list", "models", ""], r"argument name: '' is blank"),
+    (["verify", ""], r"argument target: '' is blank"),
+    (["train", "density-cnn", "--seed", "99999999999999999999999"],
+     r"argument --seed: 99999999999999999999999 must be an integer in \[0, 2\*\*32\)"),
+    (["generate", "twobody", "--seed=-1"], r"argument --seed: -1 must be an integer in \[0, 2\*\*32\)"),
+    (["publish", "twobody", "--split-seed=-1"], r"argument --split-seed: -1 must be an integer in \[0, 2\*\*32\)"),
+])
+def test_blank_strings_are_refused_by_the_parser(argv, match, capsys):
+    from qchaos.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert re_search(match, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "density-cnn", "--grid-size", "32"], r"--grid-size: only for quantum-net .*not density-cnn"),
+    (["train", "density-cnn-adv", "--arch", "compact", "--max-N", "30"],
+     r"--arch, --max-N: only for quantum-net .*not density-cnn-adv"),
+    (["train", "quantum-net", "--eta", "0.5", "--augment"], r"--eta, --augment: only for the density models"),
+    (["generate", "twobody", "--workers", "0", "--scheduler", "tcp://127.0.0.1:9"],
+     r"--workers = 0: does not apply with --scheduler"),
+    (["evaluate", "--list", "ed-accuracy"], r"NAME: does not apply with --list"),
+    (["train", "density-cnn", "--device", "meta"], r"--device = 'meta': not a device that computes"),
+])
+def test_flags_that_do_not_apply_are_refused_before_any_work(argv, match, capsys, tmp_path, monkeypatch):
+    from qchaos.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
+    assert main(argv) == 2
+    assert re_search(match, capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+# -- the registry's sha256 pin: enforced wherever the weights of a registered name come from -------------------------
+REGISTERED = "qchaos/density-cnn-twobody-paper"
+
+
+def test_shipped_checkpoints_match_their_registry_pin(tmp_path, monkeypatch):
+    from modeling.hub_model import HubModel
+    from qchaos.registry import MODELS
+
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "empty-hub"))
+    for repo_id, entry in MODELS.items():
+        model = HubModel.from_pretrained(repo_id)
+        assert type(model).__name__ == entry["model_class"]
+
+
+def test_tampered_copy_under_a_registered_name_is_refused(tmp_path, monkeypatch):
+    """Self-consistent weights (their own qchaos.json matches) saved under a registered name in the local hub, or
+    put in place of the shipped checkpoint: refused, naming the file and both digests."""
+    from modeling.density_cnn import DensityCNN
+    from modeling.hub_model import HubModel, ModelIntegrityError
+    from qchaos import registry
+    from qchaos.hub import sha256_file
+
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
+    torch.manual_seed(0)
+    folder = DensityCNN(image_size=16).save_to_local_hub(REGISTERED)
+    digest, pinned = sha256_file(folder / "model.safetensors"), registry.MODELS[REGISTERED]["sha256"]
+    with pytest.raises(ModelIntegrityError) as exc:
+        HubModel.from_pretrained(REGISTERED, source="local")
+    assert str(exc.value).startswith(f"{folder / 'model.safetensors'}: sha256 {digest} differs from the registry's "
+                                     f"{pinned}")
+    # the same weights in place of the shipped checkpoint (source="auto" prefers it)
+    monkeypatch.setattr(registry, "shipped_path", lambda repo_id: folder if repo_id == REGISTERED else None)
+    with pytest.raises(ModelIntegrityError, match=rf"sha256 {digest} differs from the registry's {pinned}"):
+        HubModel.from_pretrained(REGISTERED)
+    # an explicit opt-out loads a local retrain (still verified against its own qchaos.json)
+    model = HubModel.from_pretrained(REGISTERED, source="local", verify_registry=False)
+    assert model.image_size == 16
+    # the same folder by path is not a registered name
+    assert HubModel.from_pretrained(str(folder)).image_size == 16
+
+
+def test_too_few_resonances_above_min_abs_z_names_both_flags():
+    from generation.tribaker.generate import compute_point
+
+    params = dict(N=30, R=0.2, per_side=5, image_size=16, min_abs_z=0.999, seed=0)
+    with pytest.raises(ParameterError, match=r"min_abs_z = 0.999, per_side = 5: only 0 of the 30 resonances at "
+                                             r"N = 30, R = 0.2 have \|z\| > min_abs_z, 2 \* per_side = 10 are "
+                                             r"needed; lower --min-abs-z or --per-side"):
+        compute_point(params)
+
+
+@pytest.mark.parametrize("argv, code, match", [
+    (["generate", "twobody", "--rough-images", "--eta", "0.5,0.50000000001"], 2,
+     r"eta = '0.5,0.50000000001': 0.5 and 0.50000000001 would share the point 'eta0.5000000000'"),
+    (["generate", "tribaker", "--R", "0.2", "0.20001"], 2,
+     r"R: 0.20001 and 0.2 would share the point 'R0.2000_N00030'"),
+    (["evaluate", "ed-accuracy", "--no-build", "--out", "/proc/qchaos-nowhere/reports"], 5,
+     r"--out = /proc/qchaos-nowhere/reports: cannot write there \(/proc: "),
+    (["train", "density-cnn", "--log", "/proc/qchaos-nowhere/log.json"], 5,
+     r"--log = /proc/qchaos-nowhere/log.json: cannot write there \(/proc: "),
+])
+def test_colliding_points_and_unwritable_paths_are_refused_first(argv, code, match, tmp_path, monkeypatch, capsys):
+    """Two values one point key would silently merge; /proc cannot be written even by root (os.access says yes)."""
+    from qchaos.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
+    assert main(argv) == code
+    assert re_search(match, capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_out_that_is_a_file_and_failed_experiments_say_why(tmp_path, monkeypatch, capsys):
+    from qchaos.cli import main
+
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
+    (tmp_path / "file").write_text("x")
+    assert main(["evaluate", "ed-accuracy", "--no-build", "--out", str(tmp_path / "file")]) == 5
+    assert f"--out = {tmp_path / 'file'}: cannot write there ({tmp_path / 'file'} is a file, not a folder)" \
+        in capsys.readouterr().err
+    assert main(["evaluate", "galleries", "--no-build", "--quiet", "--out", str(tmp_path / "reports")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[1].startswith("  galleries (missing): dataset qchaos/tribaker-mini is not in the local hub"), err
+
+
+@pytest.mark.parametrize("repo_id", ["qchaos/ab\n", "qchaos\n/ab", "qchaos/a\nb"])
+def test_repo_ids_with_a_newline_are_refused(repo_id):
+    """``$`` in a regex matches before a final newline: the id check uses fullmatch (a folder 'ab\\n' was made)."""
+    from qchaos.hub import parse_repo_id
+
+    with pytest.raises(ParameterError, match=r"repo_id = .*: org and name must be 1-96 characters"):
+        parse_repo_id(repo_id)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(eta=True), r"eta = True: a mass ratio is a number or a fraction like '1/3', not a bool"),
+    (dict(eta=[0.5]), r"eta: cannot read \[0.5\] as a number"),
+    (dict(eta=None), r"eta: cannot read None as a number"),
+    (dict(basis_factor="2"), r"basis_factor = '2': must be a number in \[1.25, 1000\]"),
+    (dict(basis_factor=None), r"basis_factor = None: must be a number"),
+    (dict(extrapolate="no"), r"extrapolate = 'no': must be True or False"),
+    (dict(seed="x"), r"seed = 'x': must be an integer in \[0, 2\*\*32\)"),
+    (dict(seed=-1), r"seed = -1: must be an integer in \[0, 2\*\*32\)"),
+])
+def test_solve_spectrum_refuses_arguments_of_the_wrong_kind(kwargs, match):
+    """The findings' API cases: raw TypeErrors, and True / 'no' silently read as 1 / yes."""
+    args = {"eta": 0.5, "g": 5.0, "n_levels": 10, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        solve_spectrum(**args)
+
+
+def test_train_on_a_folder_that_is_not_a_dataset_names_the_flag(tmp_path, monkeypatch, capsys):
+    from qchaos.cli import main
+
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "hub"))
+    (tmp_path / "cases").mkdir()
+    assert main(["train", "density-cnn", "--dataset", str(tmp_path / "cases"), "--quiet"]) == 4
+    err = capsys.readouterr().err
+    assert f"--dataset {tmp_path / 'cases'}:" in err and "not a dataset published by qchaos" in err

@@ -1,8 +1,8 @@
-"""Exact Bethe-ansatz levels (``generation/twobody/bethe.py``) against the known answers of ``twobody.md`` §3, §9
+"""Exact Bethe-ansatz levels (``generation/twobody/bethe.py``) against the known answers of ``docs/twobody.md`` §3, §9
 and against exact diagonalization of the truncated product-sine Hamiltonian.
 
 The ED is the project's own (``generation.twobody.hamiltonian.BlockHamiltonian`` with
-``generation.twobody.eigensolve.block_eigh``): ``H = diag(E0) + g U W U^T`` (``twobody.md`` §11), the lowest
+``generation.twobody.eigensolve.block_eigh``): ``H = diag(E0) + g U W U^T`` (``docs/twobody.md`` §11 (low rank)), the lowest
 eigenvalues by spectrum slicing (checked against dense ``eigvalsh`` below), eigenvalue counts below an energy by
 Sylvester's inertia (``count_below``). ED in an energy-cutoff basis is variational and converges from above like
 ``E_cut^(-1/2)``.
@@ -22,7 +22,7 @@ from generation.twobody.hamiltonian import BlockHamiltonian
 
 THIRD = 1.0 / 3.0
 
-# twobody.md §3.1 / §9d: lowest levels per parity at eta = 1/3, g = 5 (4th even one is horizontal, 28 pi^2/8)
+# docs/twobody.md §3.1 / §9 (d): lowest levels per parity at eta = 1/3, g = 5 (4th even one is horizontal, 28 pi^2/8)
 KNOWN_EVEN = [8.839195, 17.726279, 25.020598, 34.543615, 39.088536]
 KNOWN_ODD = [10.608512, 19.330866, 27.057348, 28.962076, 42.137972]
 
@@ -156,7 +156,7 @@ def test_level_number_facts():
 
 
 def test_completeness_count_g5():
-    # twobody.md §3.1: BA gives 206 even + 207 odd states with E <= 1200 at g = 5 (= ED counts)
+    # docs/twobody.md §3.1: BA gives 206 even + 207 odd states with E <= 1200 at g = 5 (= ED counts)
     spec = bethe_levels(THIRD, 5.0, 600)
     assert spec.energy[-1] > 1200
     below = spec.energy <= 1200
@@ -208,7 +208,7 @@ def test_lowest_levels_against_ed(eta, parity):
 
 def test_eta_one_structure():
     spec = bethe_levels(1.0, 0.0, 500)
-    assert spec.horizontal.sum() == 241  # twobody.md §3.3 (b): 241 of the first 500 levels
+    assert spec.horizontal.sum() == 241  # docs/twobody.md §3.2 and §9 (b): 241 of the first 500 levels
     np.testing.assert_array_equal(spec.horizontal, spec.n < spec.m)
     spec = bethe_levels("1", 7.0, 300)
     hor = spec.horizontal

@@ -21,7 +21,7 @@ from generation.presets import TwobodyConfig
 from generation.store import PointStore
 from qchaos.cli import build_parser, main
 
-# Bethe-ansatz levels at eta = 1/3, g = 5 (twobody.md §9d): the five lowest of each parity block
+# Bethe-ansatz levels at eta = 1/3, g = 5 (docs/twobody.md §9 (d)): the five lowest of each parity block
 EVEN = [8.839195, 17.726279, 25.020598, 34.543615, 39.088536]
 ODD = [10.608512, 19.330866, 27.057348, 28.962076, 42.137972]
 MERGED = sorted([(e, "even") for e in EVEN] + [(e, "odd") for e in ODD])  # the 10th overall is a 6th even level

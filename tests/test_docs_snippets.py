@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mdsnippets import blocks, run_blocks
 
 ROOT = Path(__file__).resolve().parent.parent

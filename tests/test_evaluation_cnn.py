@@ -10,26 +10,17 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import EVAL_TB_ID, EVAL_TRI_ID, run_experiment
 
 from evaluation import cnn_training, confidence, robustness
 from evaluation.core import metric_value
 from evaluation.runner import evaluate
 
-from conftest import EVAL_TB_ID, EVAL_TRI_ID
-
 TINY_ROWS_PER_ETA = 30  # the tiny fixture stores images of levels 10-39 for every eta
 
 
 def _run(name, resources, tmp_path):
-    doc = evaluate("tiny", [name], out=tmp_path, resources=resources, progress=False)
-    entry = doc["experiments"][name]
-    assert entry["status"] == "ok", entry.get("error")
-    folder = tmp_path / "tiny"
-    for f in entry["figures"]:
-        assert (folder / f["file"]).stat().st_size > 0 and f["caption"]
-    for f in entry["data"]:
-        assert (folder / f).stat().st_size > 0
-    return entry, folder
+    return run_experiment(name, resources, tmp_path)
 
 
 def _csv(path):
@@ -163,7 +154,18 @@ def test_robustness_tiny(eval_resources, tmp_path):
     for key in ("fgsm_hardened_minus_original", "quantum_hardened_minus_original_integrable",
                 "quantum_to_fgsm_eps_ratio"):
         assert key in entry["metrics"]
-    assert -1.0 <= _m(entry, "fgsm_hardened_minus_original") <= 1.0
+    # the headline differences are those of the curves the figure shows, at the largest eps
+    grad_rows = _csv(folder / "robustness_gradient.csv")
+    q_rows = _csv(folder / "robustness_quantum.csv")
+
+    def at_max(rows, attack, net, group):
+        mine = [r for r in rows if r.get("attack", "quantum") == attack and r["net"] == net and r["group"] == group]
+        return float(max(mine, key=lambda r: float(r["eps"]))["accuracy"])
+
+    assert _m(entry, "fgsm_hardened_minus_original") == pytest.approx(
+        at_max(grad_rows, "fgsm", "hardened", "all") - at_max(grad_rows, "fgsm", "original", "all"))
+    assert _m(entry, "quantum_hardened_minus_original_integrable") == pytest.approx(
+        at_max(q_rows, "quantum", "hardened", "integrable") - at_max(q_rows, "quantum", "original", "integrable"))
     for net in ("original", "hardened"):
         clean = _m(entry, f"clean_accuracy_{net}")
         for attack in ("fgsm", "pgd", "quantum"):
@@ -201,3 +203,28 @@ def test_robustness_missing_checkpoint_is_a_clear_error(eval_hub, tmp_path, monk
     assert entry["status"] == "missing"
     assert "checkpoint qchaos/density-cnn-twobody-evaltiny is not in the local hub" in entry["error"]
     assert "qchaos train density-cnn" in entry["error"]
+
+
+def test_robustness_summary_known_curves():
+    """Known answers of the headline numbers on hand-made curves: differences at the largest eps, breaking eps by
+    linear interpolation (FGSM crosses 0.5 at 0.1 * 0.5 / 0.6, the quantum perturbation at 0.25), their ratio."""
+    def c(all_, integ, non):
+        return {"all": all_, "integrable": integ, "non-integrable": non}
+
+    curves = {"fgsm": {"original": [c(1.0, 1.0, 1.0), c(0.4, 0.2, 0.6)],
+                       "hardened": [c(1.0, 1.0, 1.0), c(0.9, 0.8, 1.0)]},
+              "pgd": {"original": [c(1.0, 1.0, 1.0), c(0.3, 0.1, 0.5)],
+                      "hardened": [c(1.0, 1.0, 1.0), c(0.8, 0.7, 0.9)]},
+              "quantum": {"original": [c(1.0, 1.0, 1.0), c(0.8, 0.6, 1.0), c(0.2, 0.0, 0.4)],
+                          "hardened": [c(1.0, 1.0, 1.0), c(0.9, 0.9, 0.9), c(0.7, 0.7, 0.7)]}}
+    clean = {"original": c(1.0, 1.0, 1.0), "hardened": c(1.0, 1.0, 1.0)}
+    out = robustness.summarize(curves, clean, [0.0, 0.1], [0.0, 0.2, 0.4], 0.5, 10)
+    m = {k: _m({"metrics": out["metrics"]}, k) for k in out["metrics"]}
+    assert m["fgsm_hardened_minus_original"] == pytest.approx(0.5)
+    assert m["quantum_hardened_minus_original_integrable"] == pytest.approx(0.7)
+    assert m["fgsm_breaking_eps"] == pytest.approx(0.1 * 0.5 / 0.6)
+    assert m["quantum_breaking_eps"] == pytest.approx(0.2 + 0.2 * (0.8 - 0.5) / 0.6)
+    assert m["quantum_to_fgsm_eps_ratio"] == pytest.approx((0.2 + 0.1) / (0.1 * 0.5 / 0.6))
+    assert m["fgsm_hardened_minus_original_grid_mean"] == pytest.approx(0.25)
+    assert m["pgd_accuracy_original_max_eps"] == pytest.approx(0.3)
+    assert m["quantum_accuracy_original_integrable_max_eps"] == pytest.approx(0.0)

@@ -260,3 +260,56 @@ def test_finished_training_runs_are_reused(eval_resources, monkeypatch):
     (first.log_path.parent / (first.log_path.stem + ".ckpt") / "model.safetensors").write_bytes(b"broken")
     retrained = eval_resources.train("density-cnn", seed=1, epochs=1)
     assert retrained.log["steps"] == first.log["steps"]  # same seed, same data: identical metrics
+
+
+# -- declared metrics ---------------------------------------------------------------------------------------------
+def test_metric_families_match_their_instances_only():
+    m = core.Metric("ed_bethe_max_rel_error_g{g}", "x")
+    assert m.matches("ed_bethe_max_rel_error_g10") and m.matches("ed_bethe_max_rel_error_g0.5")
+    assert not m.matches("ed_bethe_max_rel_error") and not m.matches("ed_bethe_max_rel_error_g")
+    assert not m.matches("xed_bethe_max_rel_error_g10")
+    fine = core.Metric("omega_fine_eta_{eta}_{levels}_levels", "x")
+    assert fine.matches("omega_fine_eta_1_3_5000_levels") and not fine.matches("omega_fine_eta_1_3")
+    assert core.undeclared_metrics([m, core.Metric("omega_eta_1", "y")], ["omega_eta_1", "omega_eta_2",
+                                                                          "ed_bethe_max_rel_error_g1"]) == ["omega_eta_2"]
+
+
+def test_every_target_names_a_declared_metric():
+    """A target whose metric was renamed would read "no target" in every report: each key of targets.json must be
+    declared by exactly one experiment, and every experiment declares its metrics with a description."""
+    declared = {name: core.get_experiment(name).METRICS for name in core.experiment_names()}
+    for name, metrics in declared.items():
+        assert metrics and all(m.description for m in metrics), name
+        assert len({m.name for m in metrics}) == len(metrics), name
+    for key in load_targets():
+        owners = [name for name, metrics in declared.items() if core.declared_metric(metrics, key)]
+        assert len(owners) == 1, f"target {key!r} is declared by {owners or 'no experiment'}"
+
+
+def test_runner_flags_undeclared_metrics(tmp_path, monkeypatch):
+    module = types.SimpleNamespace(NAME="alpha", TITLE="t", PARAMS={"tiny": {}},
+                                   METRICS=(core.Metric("kept", "a declared metric"),),
+                                   run=lambda ctx: {"metrics": {"kept": 1.0, "renamed": 2.0}, "summary": ""})
+    monkeypatch.setattr(runner, "experiment_names", lambda: ["alpha"])
+    monkeypatch.setattr(runner, "get_experiment", lambda name: module)
+    doc = runner.evaluate("tiny", out=tmp_path, resources=Resources("tiny", datasets={}), progress=False)
+    assert doc["experiments"]["alpha"]["undeclared_metrics"] == ["renamed"]
+
+
+# -- missing resources: one test for every experiment that needs data -----------------------------------------------
+@pytest.mark.parametrize("name, repo, command", [
+    ("level-statistics", "qchaos/twobody-mini", "qchaos generate twobody --preset mini"),
+    ("cnn-training", "qchaos/twobody-mini-images", "qchaos generate twobody --preset mini-images"),
+    ("confidence", "qchaos/twobody-mini-images", "qchaos generate twobody --preset mini-images"),
+    ("robustness", "qchaos/twobody-paper-cnn", "qchaos generate twobody --preset paper-cnn"),
+    ("tribaker-subsets", "qchaos/tribaker-mini", "qchaos generate tribaker --preset mini"),
+    ("galleries", "qchaos/tribaker-mini", "qchaos generate tribaker --preset mini"),
+    ("localization-vs-n", "qchaos/tribaker-mini", "qchaos generate tribaker --preset mini"),
+])
+def test_missing_dataset_is_reported_with_the_command_that_makes_it(name, repo, command, tmp_path, monkeypatch):
+    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "empty-hub"))
+    res = Resources("mini", build=False, progress=False, source="local", runs_dir=tmp_path / "runs")
+    entry = runner.evaluate("mini", [name], out=tmp_path, resources=res, progress=False)["experiments"][name]
+    assert entry["status"] == "missing"
+    assert repo in entry["error"] and command in entry["error"]
+    assert not (tmp_path / "empty-hub").exists()  # nothing built

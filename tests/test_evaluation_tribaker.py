@@ -8,23 +8,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import run_experiment
 
 from evaluation import galleries, localization_vs_n, tribaker_subsets
-from evaluation.runner import evaluate
 
 TINY_N = (30, 45)  # the tiny tribaker dataset: N = 30..45 (K = 6), closed and R = 0.2, 3 + 3 states per N
 
 
 def _run(name, resources, out):
-    doc = evaluate("tiny", [name], out=out, resources=resources, progress=False)
-    entry = doc["experiments"][name]
-    assert entry["status"] == "ok", entry.get("error")
-    folder = out / "tiny"
-    for f in entry["figures"]:
-        assert (folder / f["file"]).stat().st_size > 1000 and f["caption"]
-    for f in entry["data"]:
-        assert (folder / f).is_file()
-    return entry, folder
+    return run_experiment(name, resources, out)
 
 
 def _value(metric):
@@ -51,7 +43,10 @@ def test_tribaker_subsets_tiny(eval_resources, tmp_path):
     for r in rows:
         assert 0.0 <= float(r["val_accuracy"]) <= 1.0
     n_c, n_o = _value(m["subsets_to_99_closed"]), _value(m["subsets_to_99_open"])
-    assert n_c in (1, K, K + 1) and n_o in (1, K, K + 1)
+    # the smallest n of the accuracy table that reaches 0.99 (one seed here), K + 1 when none does
+    for n99, R in ((n_c, "1.0"), (n_o, "0.2")):
+        reach = [int(r["n"]) for r in rows if r["R"] == R and float(r["val_accuracy"]) >= 0.99]
+        assert n99 == (min(reach) if reach else K + 1), R
     assert m["subsets_to_99_open_minus_closed"] == (None if n_c == n_o == K + 1 else n_o - n_c)
     loss = json.loads((folder / "tribaker-subsets_loss.json").read_text())
     steps = len(loss["0.2"]["loss"])
@@ -175,7 +170,9 @@ def test_localization_vs_n_tiny(eval_resources, tmp_path):
     opened = [float(r["frac_net"]) for r in rows if float(r["R"]) != 1.0]
     assert _value(m["more_localization_open"]) == pytest.approx(np.mean(np.subtract(opened, closed)))
     assert _value(m["frac_localized_closed_maxN"]) == pytest.approx(closed[-1])
-    assert -1.0 <= _value(m["slope_open_per_lnN"]) * math.log(48 / 30) <= 1.0
+    # two N values: the least-squares slope against ln N is the difference quotient
+    assert _value(m["slope_open_per_lnN"]) == pytest.approx((opened[1] - opened[0]) / math.log(48 / 30))
+    assert _value(m["slope_closed_per_lnN"]) == pytest.approx((closed[1] - closed[0]) / math.log(48 / 30))
 
 
 def test_fit_threshold_known_answers():
@@ -207,6 +204,7 @@ def test_localization_helpers():
 def test_classify_spectrum_matches_the_published_norm_ratios(eval_hub, monkeypatch):
     """The experiment's own mu of all resonances equals the generator's published spectrum (tiny dataset)."""
     from conftest import EVAL_TRI_ID
+
     from modeling.data import load_table
     from modeling.quantum_net import QuantumLocalizationNet
 
@@ -218,17 +216,3 @@ def test_classify_spectrum_matches_the_published_norm_ratios(eval_hub, monkeypat
         spec = localization_vs_n.classify_spectrum(net, 33, R)
         assert np.allclose(np.sort(spec["x"] * 33 / 2), np.sort(row["norm_ratio"]), rtol=1e-9)
         assert spec["localized"].shape == (33,) and spec["localized"].dtype == bool
-
-
-# -- missing resources --------------------------------------------------------------------------------------------
-def test_missing_dataset_gives_a_clear_error(tmp_path, monkeypatch):
-    from evaluation.resources import Resources
-
-    monkeypatch.setenv("QCHAOS_HUB", str(tmp_path / "empty-hub"))
-    res = Resources("mini", build=False, progress=False, source="local", runs_dir=tmp_path / "runs")
-    doc = evaluate("mini", ["galleries", "localization-vs-n"], out=tmp_path / "reports", resources=res,
-                   progress=False)
-    for name in ("galleries", "localization-vs-n"):
-        entry = doc["experiments"][name]
-        assert entry["status"] == "missing"
-        assert "qchaos/tribaker-mini" in entry["error"] and "qchaos generate tribaker --preset mini" in entry["error"]

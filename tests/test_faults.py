@@ -63,10 +63,11 @@ def _assert_same_data(path, ref) -> None:
 
 
 def _strays(path) -> list:
-    """Temporary files a killed writer may leave: zarr *.partial, .staging/, .<name>.creating-*/new-*."""
+    """Temporary files a killed writer may leave: zarr *.partial, .staging/, .<name>.creating-*/new-*, and the
+    writer lock .<name>.lock (a finished writer removes it)."""
     inside = [p for p in path.rglob("*") if p.name.endswith(".partial") or p.name == ".staging"] \
         if path.exists() else []
-    beside = [p for p in path.parent.glob(f".{path.name}.*") if not p.name.endswith(".lock")]
+    beside = list(path.parent.glob(f".{path.name}.*"))
     return inside + beside
 
 
@@ -239,6 +240,52 @@ def test_second_generate_on_the_same_store_is_refused(ref_store, tmp_path):
             run_child_in_process_lock(path)
     _sweep(path)
     _assert_same_data(path, ref_store)
+
+
+def test_finished_writers_leave_no_lock_file(ref_store, tmp_path):
+    """generate, publish and checkpoint saving remove their lock file when they finish (also after a failure); a
+    lock file left by a killed writer is taken over and removed by the next one."""
+    path = tmp_path / "s.zarr"
+    _sweep(path)
+    publish("twobody", path, "qchaos/p", out=tmp_path / "repo")
+    _net(0).save_pretrained(tmp_path / "ckpt")
+    with pytest.raises(EnvironmentFault), writer_lock(tmp_path / "ckpt", "save_directory"):
+        run_child_in_process_lock(tmp_path / "ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "repo", "s.zarr"]
+    last = count_calls(lambda: _sweep(tmp_path / "count.zarr"), zarr_local, "_put")
+    shutil.rmtree(tmp_path / "count.zarr")
+    assert run_killed(lambda: _sweep(tmp_path / "k.zarr"), zarr_local, "_put", last)  # during the sweep
+    assert (tmp_path / ".k.zarr.lock").is_file()  # the kill left it; its lock died with the process
+    _sweep(tmp_path / "k.zarr")
+    assert not (tmp_path / ".k.zarr.lock").exists()
+    _assert_same_data(tmp_path / "k.zarr", ref_store)
+
+
+def test_lock_file_replaced_between_open_and_lock_is_not_trusted(tmp_path, monkeypatch):
+    """A writer that opened the lock file just before the previous holder removed it (and a third one created a
+    new one) must not count the removed file's lock: it locks the file the path names now."""
+    import os
+
+    path = tmp_path / "s.zarr"
+    lock = tmp_path / ".s.zarr.lock"
+    real_open, calls = os.open, []
+
+    def racing_open(file, flags, mode=0o777, **kw):
+        fd = real_open(file, flags, mode, **kw)
+        calls.append(file)
+        if len(calls) == 1:  # the previous holder removes the file, another writer creates a new one
+            os.unlink(file)
+            real_open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        return fd
+
+    monkeypatch.setattr(os, "open", racing_open)
+    with writer_lock(path, "out"):
+        monkeypatch.setattr(os, "open", real_open)
+        assert len(calls) == 2  # retried on the file the path names
+        assert lock.read_text() == str(os.getpid())
+        with pytest.raises(EnvironmentFault, match=r"another process \(pid \d+\) is writing it"):
+            run_child_in_process_lock(path)
+    assert not lock.exists()
 
 
 def run_child_in_process_lock(path):

@@ -234,6 +234,14 @@ def test_partner_bank_pairs_the_other_class_at_the_nearest_level(twobody):
     partners = bank.psi[torch.as_tensor(bank.partner_index(tr.label, tr.level, tr.eta, tr.g))]
     assert torch.equal(out, quantum_perturbation(tr.psi, partners, 0.25))
     assert torch.equal(attack(None, tr.psi, tr.label, 0.0), tr.psi)
+    # the same bank built from the named splits knows each split's rows: partners by row identity, same numbers
+    named = PartnerBank.from_parts({s: twobody[s] for s in ("train", "validation", "test")})
+    for s in ("train", "validation", "test"):
+        assert torch.equal(named.psi[named.rows_of[s]], twobody[s].psi)
+    assert torch.equal(QuantumPerturbation(named)(None, tr.psi, tr.label, 0.25, index=named.rows_of["train"]), out)
+    assert torch.equal(named.partners(index=named.rows_of["train"]), partners)
+    with pytest.raises(ValueError, match="the bank records label"):
+        QuantumPerturbation(named)(None, tr.psi, 1 - tr.label, 0.1, index=named.rows_of["train"])
     with pytest.raises(ValueError, match="not a state of the partner bank"):
         attack(None, tr.psi + 1.0, tr.label, 0.1)
     with pytest.raises(ValueError, match="the bank records label"):
@@ -282,6 +290,28 @@ def test_coherent_layer_reproduces_husimi_and_lr_images_of_the_generator(tribake
     x, _ = collate_resonances([{k: rows[k][i] for k in rows} for i in range(8)])
     got = CoherentStateLayer(grid_size=16)(x).detach().numpy()
     assert np.abs(got - np.stack(rows["image"])).max() < 1e-6 * np.abs(got).max()
+
+
+def test_coherent_layer_inference_cache_is_exact_and_follows_the_centres(tribaker):
+    """Inference reuses the kernels of each N while the centres are unchanged: bit-identical to building them
+    again, and an optimiser step (which moves the centres) gives the new images, not the cached ones."""
+    x = tribaker["train"].x[:8]
+    layer = CoherentStateLayer(grid_size=8)
+    with torch.no_grad():
+        first, again = layer(x), layer(x)
+        fresh = torch.stack([CoherentStateLayer._lr(int(n), layer.q, layer.p, xi[None, :int(n), 0],
+                                                    xi[None, :int(n), 1])[0]
+                             for xi, n in zip(x, unpack_dimensions(x))]).view(-1, 8, 8)
+    assert torch.equal(first, again) and torch.allclose(first, fresh, rtol=1e-12, atol=0)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.01)
+    layer(x).sum().backward()
+    opt.step()
+    with torch.no_grad():
+        moved = layer(x)
+        rebuilt = CoherentStateLayer(grid_size=8)
+        rebuilt.load_state_dict(layer.state_dict())
+        expected = rebuilt(x)
+    assert not torch.equal(moved, first) and torch.equal(moved, expected)
 
 
 def test_coherent_layer_gradients_in_the_centres(tribaker):

@@ -122,7 +122,7 @@ def test_degenerate_levels_allowed():
     assert np.mean(s == 0) > 0.3
     assert s.mean() == pytest.approx(1.0, abs=1e-12)
     hist, mle = fit_brody_hist(s), fit_brody_mle(s)
-    # over-integrable: peak at s = 0, omega < 0 (twobody.md §4)
+    # over-integrable: peak at s = 0, omega < 0 (docs/twobody.md §4)
     assert -0.99 <= hist.omega < 0
     assert -0.99 <= mle.omega < 0
     assert np.isfinite(mle.stderr)
@@ -141,6 +141,7 @@ def test_poisson_spectrum(poisson_spectrum):
     assert abs(mean_gap_ratio(poisson_spectrum) - POISSON_R) < 0.02
 
 
+@pytest.mark.slow
 def test_goe_spectra(goe_spectra):
     s = np.concatenate([spacings(e) for e in goe_spectra])
     assert abs(fit_brody_hist(s).omega - 1) < 0.15

@@ -20,6 +20,7 @@ from generation.twobody.spectrum import solve_spectrum
 CASES = [(eta, g, tol) for eta in ("1/3", "1") for g, tol in ((1.0, 2e-7), (10.0, 1e-5), (50.0, 3e-4))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eta,g,tol", CASES)
 def test_effective_levels_match_bethe_ansatz(eta, g, tol):
     n = 300
@@ -49,6 +50,7 @@ def test_richardson_stays_available_and_agrees():
         solve_spectrum("1/3", 10.0, 20, scheme="nope")
 
 
+@pytest.mark.slow
 def test_tail_matrix_equals_brute_force_sum():
     """T(E) = sum over every product state above the cutoff of u u^T / (E0 - E), by brute force on a big grid."""
     eta, energy = 0.45, 300.0
@@ -89,6 +91,7 @@ def test_parallel_solves_equal_in_process():
         np.testing.assert_array_equal(getattr(par, name), getattr(ref, name))
 
 
+@pytest.mark.slow
 def test_eigenstates_pair_with_raw_levels():
     """block_index points at the raw ED eigenvector paired with each converged level (horizontal ones included)."""
     from generation.twobody.hamiltonian import BlockHamiltonian
@@ -113,6 +116,7 @@ def test_horizontal_levels_complete_at_the_top():
     assert np.max(np.abs(spec.energy - ba.energy) / ba.energy) < 1e-6
 
 
+@pytest.mark.slow
 def test_torch_double_precision_route_matches_lapack():
     """method='torch' (torch.linalg.eigvalsh, float64, CUDA if present else CPU) gives the LAPACK levels."""
     pytest.importorskip("torch")

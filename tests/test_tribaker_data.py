@@ -63,7 +63,7 @@ def test_norm_ratio_of_coherent_and_uniform_states():
     N = 60
     cs = coherent_states(N, np.array([0.3141, 0.5]), np.array([0.7777, 0.25])).T  # (N, 2) columns
     assert np.allclose(norm_ratios(cs, cs), 1.0, atol=1e-3)
-    # a position eigenstate |q_j>: mu = sqrt(N) / 2 (tribaker.md §4)
+    # a position eigenstate |q_j>: mu = sqrt(N) / 2 (docs/tribaker.md §4)
     q = np.zeros((N, 1), complex)
     q[7] = 1
     assert np.isclose(norm_ratios(q, q)[0], np.sqrt(N) / 2, rtol=1e-3)

@@ -1,4 +1,4 @@
-"""Large-N tribaker path against known answers (docs/tribaker.md §6-8): sampled resonances vs dense ``eig``, the
+"""Large-N tribaker path against known answers (docs/tribaker.md §10-12): sampled resonances vs dense ``eig``, the
 sampling rules, the classical natural / invariant measures (analytic cascades, invariance under the classical map),
 the Jensen-Shannon distance and its decrease with N, streamed LR summaries, memory-bounded layers."""
 
@@ -148,6 +148,7 @@ def test_coarse_grain_means_per_cell():
         coarse_grain(img, 7)
 
 
+@pytest.mark.slow
 def test_js_distance_to_the_natural_measure_decreases_with_N():
     """Husimi functions of the resonances at the classical decay rate (|z|^2 ~ (2 + R)/3) approach the natural
     measure (Ketzmerick and coworkers, arXiv:1907.12870); k = 8 of them, 9 x 9 cells, N = 27, 81, 243, 486."""

@@ -1,4 +1,4 @@
-"""Physics of the open quantum tribaker map against independent known answers (tribaker.md §1-4, §9)."""
+"""Physics of the open quantum tribaker map against independent known answers (docs/tribaker.md §1-4, §9)."""
 
 from __future__ import annotations
 
@@ -274,7 +274,7 @@ def test_norm_ratio_coherent_states_and_uniform():
     mu64 = norm_ratio(husimi_on_grid(coherent_states(N, q0, p0), 64), N=N)
     assert np.abs(mu64 - 1).max() < 1e-3
     assert norm_ratio(5.0 * np.ones((64, 64)), N=N) == pytest.approx(64**2 / (2 * 64**2 / N))
-    # a position eigenstate |q_j>: mu = sqrt(N)/2 (tribaker.md §4)
+    # a position eigenstate |q_j>: mu = sqrt(N)/2 (docs/tribaker.md §4)
     e = np.zeros(N)
     e[17] = 1
     assert norm_ratio(husimi(e)) == pytest.approx(np.sqrt(N) / 2, rel=1e-3)

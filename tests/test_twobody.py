@@ -1,6 +1,6 @@
 """Physics tests of the two-atom exact diagonalisation (``generation/twobody``) against independent known answers.
 
-Every reference value is computed here from first principles or taken from ``twobody.md`` (§1-3, §9, §11), never
+Every reference value is computed here from first principles or taken from ``docs/twobody.md`` (§1-3, §9, §11), never
 from the code under test: analytic non-interacting energies from a brute-force loop over (n, m), the 4-sine overlap
 by quadrature and by its closed delta form (Eq. 5), dense LAPACK eigenvalues of matrices assembled here, the exact
 Bethe-ansatz levels of the integrable ratios (``bethe.py``, an independent root-finding code), and the paper's level
@@ -13,7 +13,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import scipy.linalg as sla
 from scipy.integrate import quad
 
 from generation.twobody.basis import basis_by_count, basis_by_energy
@@ -73,6 +72,7 @@ def bethe_block(eta, g, k, parity):
 # -------------------------------------------------------------------------------------------------------- g = 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eta", [THIRD, 1.0, 0.57])
 def test_noninteracting_spectrum_is_analytic(eta):
     count = 2000
@@ -164,6 +164,7 @@ def test_parity_blocks_decouple_exactly(eta):
 # ----------------------------------------------------------------------------------------- slicing vs dense
 
 
+@pytest.mark.slow
 def test_slicing_equals_dense_on_a_3000_state_block():
     g = 7.3
     ham = BlockHamiltonian(basis_by_count(THIRD, 6000, "even"), g)  # D6 triples: exercises horizontal deflation
@@ -214,6 +215,7 @@ def test_raw_ed_is_variational_and_converges_to_bethe(eta, g):
         assert 0.4 < np.median(err8[moving] / err2[moving]) < 0.6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eta", [THIRD, 1.0])
 def test_extrapolated_spectrum_matches_bethe(eta):
     # measured max relative deviation at g = 5, 300 levels (default settings, basis 1600 / 6400): 7e-5 (eta = 1/3),
@@ -274,10 +276,10 @@ def test_horizontal_count_among_first_500_levels(eta, counts):
     if eta == THIRD:
         e = np.sort(BlockHamiltonian(basis.block(0), 1.0).horizontal.energy)
         distinct = e[np.concatenate([[True], np.diff(e) > 1e-9 * e[1:]])]
-        assert distinct.size == 68  # twobody.md §9b: 74 triples on 68 distinct energies
+        assert distinct.size == 68  # docs/twobody.md §9 (b): 74 triples on 68 distinct energies
         np.testing.assert_allclose(distinct, horizontal_energies(500), rtol=1e-12)
     if eta == 1.0:
-        assert total == 241  # exchange-antisymmetric states, twobody.md §3.2
+        assert total == 241  # exchange-antisymmetric states, docs/twobody.md §3.2
         ref = analytic_levels(1.0, 500)
         assert sum(1 for _, n, m in ref if n < m) == 241
 

@@ -1,6 +1,6 @@
 """Torus coherent states, Husimi functions and the LR (left-right) phase-space representation.
 
-Conventions (``tribaker.md`` §3):
+Conventions (``docs/tribaker.md`` §3 (coherent states)):
 
 * ``2 pi hbar = 1/N``; antiperiodic boundary conditions ``chi_q = chi_p = 1/2``; position basis
   ``q_j = (j + 1/2)/N``, ``j = 0 .. N-1``; state vectors ``psi_j = <q_j|psi>`` on the **last** axis, leading axes
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+
+from qchaos.errors import ParameterError
 
 from .propagator import check_positive_int
 
@@ -105,7 +107,7 @@ def coherent_states(N, q0, p0) -> np.ndarray:
 def _as_states(psi, name: str = "psi") -> np.ndarray:
     x = np.asarray(psi, dtype=np.complex128)
     if x.ndim == 0 or x.shape[-1] < 1:
-        raise ValueError(f"{name}: must have shape (..., N) with N >= 1 (position amplitudes on the last axis)")
+        raise ParameterError(f"{name}: must have shape (..., N) with N >= 1 (position amplitudes on the last axis)")
     return x
 
 
@@ -305,7 +307,7 @@ def resample(image, S, method: str = "fourier") -> np.ndarray:
     """
     img = np.asarray(image)
     if img.ndim < 2 or img.shape[-1] != img.shape[-2]:
-        raise ValueError(f"image: must have shape (..., M, M), got {img.shape}")
+        raise ParameterError(f"image: must have shape (..., M, M), got {img.shape}")
     m = img.shape[-1]
     s = check_positive_int(S, "S")
     if method == "fourier":
@@ -313,7 +315,7 @@ def resample(image, S, method: str = "fourier") -> np.ndarray:
     elif method == "bilinear":
         ker = _bilinear_kernel(m, s)
     else:
-        raise ValueError(f"method = {method!r}: must be 'fourier' or 'bilinear'")
+        raise ParameterError(f"method = {method!r}: must be 'fourier' or 'bilinear'")
     if not np.iscomplexobj(img):
         img = img.astype(np.float64, copy=False)
     return np.einsum("sa,...ab,tb->...st", ker, img, ker, optimize=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qchaos.errors import ParameterError
+
 from ..store import PointResult
 from .classical import js_distance
 from .coherent import lr_on_grid, lr_representation
@@ -44,7 +46,7 @@ def select_states(mu: np.ndarray, per_side: int, eligible: np.ndarray | None = N
     """
     idx = np.flatnonzero(np.ones(mu.size, bool) if eligible is None else eligible)
     if 2 * per_side > idx.size:
-        raise ValueError(f"per_side = {per_side}: needs 2 * per_side <= {idx.size} eligible resonances "
+        raise ParameterError(f"per_side = {per_side}: needs 2 * per_side <= {idx.size} eligible resonances "
                          f"(at most N/2 per side)")
     order = idx[np.argsort(mu[idx], kind="stable")]
     chosen = np.concatenate([order[:per_side], order[-per_side:]])
@@ -140,7 +142,14 @@ def compute_point(params: dict) -> PointResult:
     N, R, S = params["N"], params["R"], params["per_side"]
     res = resonances(N, R)
     mu = norm_ratios(res.right, res.left)
-    eligible = np.abs(res.z) > params.get("min_abs_z", 0.0)
+    min_abs_z = params.get("min_abs_z", 0.0)
+    eligible = np.abs(res.z) > min_abs_z
+    if 2 * S > int(eligible.sum()):
+        from qchaos.errors import ParameterError
+
+        raise ParameterError(f"min_abs_z = {min_abs_z:g}, per_side = {S}: only {int(eligible.sum())} of the {N} "
+                             f"resonances at N = {N}, R = {R:g} have |z| > min_abs_z, 2 * per_side = {2 * S} are "
+                             "needed; lower --min-abs-z or --per-side")
     chosen, label = select_states(mu, S, eligible)
     right, left = res.right[:, chosen].T, res.left[:, chosen].T
     image = lr_on_grid(right, left, params["image_size"]).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Phase-space norm ratio (participation ratio in units of a coherent state), ``tribaker.md`` §4.
+"""Phase-space norm ratio (participation ratio in units of a coherent state), ``docs/tribaker.md`` §4 (norm ratio).
 
 For a phase-space image ``h`` (Husimi or LR representation) on a grid,
 
@@ -15,6 +15,8 @@ than the coherent state). The **squared** ratio is used: ``mu = 1`` for a cohere
 from __future__ import annotations
 
 import numpy as np
+
+from qchaos.errors import ParameterError
 
 from .propagator import check_positive_int
 
@@ -42,11 +44,11 @@ def norm_ratio(h, N=None) -> np.ndarray:
     """
     a = np.abs(np.asarray(h))
     if a.ndim < 2:
-        raise ValueError(f"h: must have shape (..., Mq, Mp), got {a.shape}")
+        raise ParameterError(f"h: must have shape (..., Mq, Mp), got {a.shape}")
     mq, mp = a.shape[-2:]
     if N is None:
         if mq != mp:
-            raise ValueError(f"N: must be given for a non-square grid {mq} x {mp}")
+            raise ParameterError(f"N: must be given for a non-square grid {mq} x {mp}")
         N = mq
     ref = coherent_reference(N, mq, mp)
     a = a.astype(np.float64, copy=False)

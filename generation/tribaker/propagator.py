@@ -1,6 +1,6 @@
 """Quantum and classical tribaker map, closed (R = 1) or with a partially reflecting opening (0 <= R < 1).
 
-Conventions (``tribaker.md`` §1-2):
+Conventions (``docs/tribaker.md`` §1-2):
 
 * Phase space is the unit torus, Hilbert-space dimension ``N = 1/(2 pi hbar)``, i.e. ``2 pi hbar = 1/N``;
   ``N`` must be a positive multiple of 3 for the map (three blocks of size ``N/3``).
@@ -24,6 +24,8 @@ import numbers
 import numpy as np
 import scipy.fft
 
+from qchaos.errors import ParameterError
+
 __all__ = [
     "check_dimension",
     "check_reflectivity",
@@ -39,7 +41,7 @@ def _as_int(value, name: str, accepted: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
             return int(value)
-        raise ValueError(f"{name} = {value!r}: must be {accepted}")
+        raise ParameterError(f"{name} = {value!r}: must be {accepted}")
     return int(value)
 
 
@@ -48,7 +50,7 @@ def check_positive_int(N, name: str = "N") -> int:
     accepted = "a positive integer (N >= 1)"
     n = _as_int(N, name, accepted)
     if n < 1:
-        raise ValueError(f"{name} = {N!r}: must be {accepted}")
+        raise ParameterError(f"{name} = {N!r}: must be {accepted}")
     return n
 
 
@@ -61,7 +63,7 @@ def check_dimension(N) -> int:
     accepted = "a positive integer multiple of 3 (N = 3, 6, 9, ...)"
     n = _as_int(N, "N", accepted)
     if n < 3 or n % 3:
-        raise ValueError(f"N = {N!r}: the Hilbert-space dimension must be {accepted}")
+        raise ParameterError(f"N = {N!r}: the Hilbert-space dimension must be {accepted}")
     return n
 
 
@@ -70,9 +72,9 @@ def check_reflectivity(R) -> float:
     try:
         r = float(R)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"R = {R!r}: the reflectivity must be a number with 0 <= R <= 1") from exc
+        raise ParameterError(f"R = {R!r}: the reflectivity must be a number with 0 <= R <= 1") from exc
     if not (0.0 <= r <= 1.0):  # also rejects NaN
-        raise ValueError(f"R = {R!r}: the reflectivity must satisfy 0 <= R <= 1 (R = 1 is the closed map)")
+        raise ParameterError(f"R = {R!r}: the reflectivity must satisfy 0 <= R <= 1 (R = 1 is the closed map)")
     return r
 
 
@@ -98,6 +100,20 @@ def _opening_diag(N: int, R: float) -> np.ndarray:
     return d
 
 
+def check_dense_size(n: int, matrices: float, subject: str) -> None:
+    """``ParameterError`` naming ``N``, the estimate and the largest accepted N if ``matrices`` dense complex
+    ``N x N`` arrays (16 N^2 bytes each) need more memory than :func:`qchaos.limits.max_bytes`.
+    """
+    from qchaos.limits import check_memory, max_bytes
+
+    estimate = matrices * 16.0 * float(n) ** 2
+    if not estimate <= max_bytes():
+        top = int((max_bytes() / (matrices * 16.0)) ** 0.5) // 3 * 3
+        check_memory(estimate, f"N = {n}", "--N", subject=subject,
+                     accepted=f"N <= {top} (dense, O(N^2) memory); for large N use the sampled resonances "
+                              "(generation.tribaker.sampling, preset largeN)")
+
+
 def tribaker(N, R=1.0) -> np.ndarray:
     """Dense tribaker propagator ``U = G_N^-1 diag(G_{N/3}, sqrt(R) G_{N/3}, G_{N/3})``, complex128 (N, N).
 
@@ -110,6 +126,7 @@ def tribaker(N, R=1.0) -> np.ndarray:
     """
     n = check_dimension(N)
     r = check_reflectivity(R)
+    check_dense_size(n, 4, "the dense propagator")  # U, G_N^-1, the phases and a block product
     m = n // 3
     g_inv = fourier_matrix(n).conj()  # G_N^-1 = conj(G_N) (symmetric)
     g = fourier_matrix(m)
@@ -155,7 +172,7 @@ def apply_tribaker(psi, R=1.0, *, adjoint: bool = False) -> np.ndarray:
     """
     x = np.asarray(psi, dtype=np.complex128)
     if x.ndim == 0:
-        raise ValueError("psi: must have at least one axis (position index on the last axis)")
+        raise ParameterError("psi: must have at least one axis (position index on the last axis)")
     n = check_dimension(x.shape[-1])
     r = check_reflectivity(R)
     m = n // 3

@@ -1,6 +1,6 @@
 """Resonances (eigenvalues with right and left eigenvectors) of the quantum tribaker map.
 
-Conventions (``tribaker.md`` §2), with ``U = tribaker(N, R)`` in the position basis ``|q_j>, q_j = (j+1/2)/N``
+Conventions (``docs/tribaker.md`` §2 (quantization)), with ``U = tribaker(N, R)`` in the position basis ``|q_j>, q_j = (j+1/2)/N``
 (``2 pi hbar = 1/N``, antiperiodic ``chi_q = chi_p = 1/2``):
 
 * ``U |R_k> = z_k |R_k>``, ``<L_k| U = z_k <L_k|``, ``|z_k| <= 1``; decay rate ``Gamma_k = -2 ln|z_k|``.
@@ -29,9 +29,17 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from .propagator import apply_tribaker, check_dimension, check_reflectivity, tribaker
+from qchaos.errors import ParameterError
 
-__all__ = ["Resonances", "resonances", "leading_resonances"]
+from .propagator import (
+    apply_tribaker,
+    check_dense_size,
+    check_dimension,
+    check_reflectivity,
+    tribaker,
+)
+
+__all__ = ["Resonances", "leading_resonances", "resonances"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ def resonances(N, R=1.0) -> Resonances:
     """
     n = check_dimension(N)
     r = check_reflectivity(R)
+    # U, Schur / eig outputs (T and Z, or right and left vectors), LAPACK work space, normalised copies
+    check_dense_size(n, 10, "the dense diagonalisation")
     u = tribaker(n, r)
     if r == 1.0:
         t, zmat = scipy.linalg.schur(u, output="complex")
@@ -134,10 +144,10 @@ def leading_resonances(N, R, k, *, tol: float = 0.0, ncv: int | None = None, max
     n = check_dimension(N)
     r = check_reflectivity(R)
     if r == 1.0:
-        raise ValueError("R = 1: leading_resonances needs an open map, 0 <= R < 1 (all |z| = 1 when R = 1; "
+        raise ParameterError("R = 1: leading_resonances needs an open map, 0 <= R < 1 (all |z| = 1 when R = 1; "
                          "use resonances(N, 1.0))")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n - 2:
-        raise ValueError(f"k = {k!r}: must be an integer with 1 <= k <= N - 2 = {n - 2}")
+        raise ParameterError(f"k = {k!r}: must be an integer with 1 <= k <= N - 2 = {n - 2}")
     k = int(k)
     kk = min(k + 4, n - 2)
     if ncv is None:

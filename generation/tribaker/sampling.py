@@ -171,7 +171,7 @@ def nearest_decay_ranks(z, gamma: float, k: int) -> np.ndarray:
 
     With ``gamma`` the classical escape factor ``(2 + R)/3`` (:func:`generation.tribaker.classical.natural_measure`)
     these are the resonances at the natural decay rate, the ones whose phase-space representation approaches the
-    classical natural measure as N grows (``docs/tribaker.md`` §7).
+    classical natural measure as N grows (``docs/tribaker.md`` §11).
     """
     a = np.abs(np.asarray(z)) ** 2
     if not 1 <= k <= a.size:

@@ -6,7 +6,7 @@ of the FFT route of :func:`generation.tribaker.coherent.lattice_overlaps` (row `
 ``w_a(j) e^{-i pi j/N} psi_j``, O(N log N)), and per state only the sums the summaries need are accumulated:
 
 * the norm ratio ``mu = (sum h)^2 / (sum h^2) / (2N)`` (:func:`generation.tribaker.norm_ratio.norm_ratio` on the
-  lattice; ``tribaker.md`` §4),
+  lattice; ``docs/tribaker.md`` §4 (norm ratio)),
 * the mean of ``h`` over each cell of an M x M grid (the density that
   :func:`generation.tribaker.classical.coarse_grain` gives), normalized to sum 1.
 

@@ -1,6 +1,6 @@
 """Product-sine basis of two atoms in the unit hard-wall box, and the exact low-rank interaction.
 
-Conventions (``twobody.md`` §1-2, §11):
+Conventions (``docs/twobody.md`` §1-2, §11):
 
 * Units: hbar = L = 1 and reduced mass mu = 1, with masses ``m1 = 1 + eta`` (light particle, coordinate x1,
   quantum number n) and ``m2 = 1 + 1/eta`` (heavy particle, x2, m); ``0 < eta <= 1``.
@@ -24,10 +24,15 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from qchaos.errors import ParameterError
+
 PARITIES = {"even": 0, "odd": 1}
 """Parity names and their codes (code = (n + m) mod 2)."""
 
 _TIE_RTOL = 1e-12
+MIN_ETA = 1e-4
+"""Smallest accepted mass ratio: below it the light atom's quantum numbers (~ sqrt(levels / eta)) explode
+(their count overflows int64 near 1e-12)."""
 
 
 def parse_eta(value: str | float | Fraction) -> float:
@@ -36,12 +41,14 @@ def parse_eta(value: str | float | Fraction) -> float:
     Raises ``ValueError`` naming ``eta`` unless ``0 < eta <= 1``. A ratio above 1 describes the same system with
     the particles relabelled: pass ``1/eta`` instead (the error says so).
     """
+    if isinstance(value, (bool, np.bool_)):  # True would silently be eta = 1
+        raise ParameterError(f"eta = {value!r}: a mass ratio is a number or a fraction like '1/3', not a bool")
     try:
         eta = float(Fraction(value)) if isinstance(value, str) else float(value)
-    except (ValueError, ZeroDivisionError) as exc:
-        raise ValueError(f"eta: cannot read {value!r} as a number or fraction like '1/3'") from exc
+    except (ValueError, ZeroDivisionError, TypeError) as exc:
+        raise ParameterError(f"eta: cannot read {value!r} as a number or fraction like '1/3'") from exc
     if not np.isfinite(eta) or eta <= 0:
-        raise ValueError(f"eta = {value}: the mass ratio m_light/m_heavy must satisfy 0 < eta <= 1")
+        raise ParameterError(f"eta = {value}: the mass ratio m_light/m_heavy must satisfy 0 < eta <= 1")
     if eta > 1:
         raise ValueError(
             f"eta = {value}: must satisfy 0 < eta <= 1 (eta = m_light/m_heavy); "
@@ -50,14 +57,24 @@ def parse_eta(value: str | float | Fraction) -> float:
     return eta
 
 
+def check_min_eta(eta: float) -> float:
+    """``eta`` unless it is below :data:`MIN_ETA` (``ParameterError`` naming ``eta`` and the bound)."""
+    from qchaos.errors import ParameterError
+
+    if eta < MIN_ETA:
+        raise ParameterError(f"eta = {eta:g}: must be >= {MIN_ETA:g} (smaller mass ratios need basis quantum numbers "
+                             "~ sqrt(levels / eta))")
+    return eta
+
+
 def check_g(g) -> float:
     """Contact interaction strength as a float; ``ValueError`` naming ``g`` unless finite and >= 0 (repulsive)."""
     try:
         value = float(g)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"g = {g!r}: the interaction strength must be a real number g >= 0") from exc
+        raise ParameterError(f"g = {g!r}: the interaction strength must be a real number g >= 0") from exc
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"g = {g!r}: the interaction strength must be finite and g >= 0 (repulsive)")
+        raise ParameterError(f"g = {g!r}: the interaction strength must be finite and g >= 0 (repulsive)")
     return value
 
 
@@ -75,7 +92,8 @@ def check_count(value, name: str) -> int:
 
 def tie_groups(energy: np.ndarray, rtol: float = _TIE_RTOL) -> np.ndarray:
     """Group number (0, 1, ...) of each entry of an ascending ``energy`` array: neighbours closer than
-    ``rtol * max(|E|, 1)`` share one group (ties / degenerate levels). Shape (k,), int64."""
+    ``rtol * max(|E|, 1)`` share one group (ties / degenerate levels). Shape (k,), int64.
+    """
     e = np.asarray(energy, dtype=np.float64)
     if e.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -197,7 +215,7 @@ def basis_by_energy(eta: float, e_cut: float, parity: str | int | None = None) -
     """All states with ``E0 <= e_cut`` (optionally of one parity)."""
     eta = parse_eta(eta)
     if not e_cut > 0:
-        raise ValueError(f"e_cut = {e_cut}: the energy cutoff must be positive")
+        raise ParameterError(f"e_cut = {e_cut}: the energy cutoff must be positive")
     n, m, e0 = _enumerate(eta, e_cut)
     basis = Basis(eta, n, m, e0, float(e_cut), np.arange(1, n.size + 1, dtype=np.int64))
     return basis if parity in (None, "both") else basis.block(parity)
@@ -209,7 +227,7 @@ def basis_by_count(eta: float, n_states: int, parity: str | int | None = None) -
     The cutoff is placed midway between the last included E0 and the next distinct one, so the result is also
     an energy-cutoff basis. With ``parity`` only that block is returned (about half of ``n_states``).
     """
-    eta = parse_eta(eta)
+    eta = check_min_eta(parse_eta(eta))
     n_states = check_count(n_states, "n_states")
     e_guess = 1.3 * n_states * 2 * np.pi / np.sqrt(np.prod(masses(eta))) + 20 * np.pi**2
     while True:

@@ -1,6 +1,6 @@
 """Exact (Bethe-ansatz) spectra of the two integrable mass ratios, eta = 1/3 (D6) and eta = 1 (equal masses).
 
-Conventions (``twobody.md`` §1-3; the same as :mod:`generation.twobody.basis`):
+Conventions (``docs/twobody.md`` §1-3; the same as :mod:`generation.twobody.basis`):
 
 * Units hbar = L = mu = 1, masses ``m1 = 1 + eta`` (light atom, coordinate x1, quantum number n) and
   ``m2 = 1 + 1/eta`` (heavy atom, x2, m); ``H = -d1^2/(2 m1) - d2^2/(2 m2) + g delta(x1 - x2)`` in the unit box
@@ -54,6 +54,7 @@ from generation.twobody.basis import (
     parse_eta,
     rank_levels,
 )
+from qchaos.errors import ParameterError
 
 __all__ = ["BetheSpectrum", "bethe_levels", "d6_triples", "horizontal_energies", "INTEGRABLE_ETAS"]
 
@@ -106,11 +107,11 @@ def _integrable_eta(eta) -> float:
     try:
         value = parse_eta(eta)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"eta = {eta!r}: the Bethe ansatz is exact only for {accepted}") from exc
+        raise ParameterError(f"eta = {eta!r}: the Bethe ansatz is exact only for {accepted}") from exc
     for exact in INTEGRABLE_ETAS.values():
         if abs(value - exact) <= _ETA_ATOL:
             return exact
-    raise ValueError(f"eta = {eta!r}: the Bethe ansatz is exact only for {accepted}")
+    raise ParameterError(f"eta = {eta!r}: the Bethe ansatz is exact only for {accepted}")
 
 
 def _check_parity(parity) -> int | None:
@@ -120,7 +121,7 @@ def _check_parity(parity) -> int | None:
         return PARITIES[parity]
     if parity in (0, 1) and not isinstance(parity, bool):
         return int(parity)
-    raise ValueError(f"parity = {parity!r}: must be 'both', 'even' (0) or 'odd' (1)")
+    raise ParameterError(f"parity = {parity!r}: must be 'both', 'even' (0) or 'odd' (1)")
 
 
 # ----------------------------------------------------------------------------------------- vectorized roots
@@ -277,8 +278,26 @@ def _energies_one(n: np.ndarray, m: np.ndarray, g: float) -> tuple[np.ndarray, n
 # ------------------------------------------------------------------------------------------------ public
 
 
+BETHE_BYTES_PER_LEVEL = 1000.0
+"""Memory estimate of :func:`bethe_levels` per label solved (bytes): measured ~430 at eta = 1/3 (200000 levels),
+doubled for the cutoff's growth steps."""
+
+
+def check_bethe_size(n_levels: int, labels: int) -> None:
+    """``ParameterError`` naming ``levels``, the estimate and the accepted range if solving ``labels`` Bethe-ansatz
+    labels for ``n_levels`` levels needs more memory than :func:`qchaos.limits.max_bytes`.
+    """
+    from qchaos.limits import check_memory, max_bytes
+
+    estimate = BETHE_BYTES_PER_LEVEL * labels
+    if not estimate <= max_bytes():
+        top = int(max_bytes() / BETHE_BYTES_PER_LEVEL) * n_levels // max(labels, 1)
+        check_memory(estimate, f"n_levels = {n_levels} (--levels)", "--levels", subject="the Bethe-ansatz solve",
+                     accepted=f"n_levels <= {top}")
+
+
 def bethe_levels(eta, g: float, n_levels: int, parity: str = "both") -> BetheSpectrum:
-    """The ``n_levels`` lowest exact levels of an integrable mass ratio (Bethe ansatz, ``twobody.md`` §3).
+    """The ``n_levels`` lowest exact levels of an integrable mass ratio (Bethe ansatz, ``docs/twobody.md`` §3 (Bethe ansatz)).
 
     Parameters
     ----------
@@ -317,6 +336,7 @@ def bethe_levels(eta, g: float, n_levels: int, parity: str = "both") -> BetheSpe
     solver = _energies_third if eta < 1 else _energies_one
 
     want = n_levels if code is None else 2 * n_levels + 2
+    check_bethe_size(n_levels, want)
     e_cut = basis_by_count(eta, want).e_cut
     if g > 0:
         e_cut *= 1.0 + min(1.0, 4.0 / np.sqrt(want))

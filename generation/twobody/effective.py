@@ -1,6 +1,6 @@
 """Energy-dependent effective interaction: every product state above the energy cutoff eliminated exactly.
 
-Why: ``H = D + g U W U^T`` (``twobody.md`` §11) truncated at ``E0 <= e_cut`` converges like ``e_cut^(-1/2)``
+Why: ``H = D + g U W U^T`` (``docs/twobody.md`` §11 (low rank)) truncated at ``E0 <= e_cut`` converges like ``e_cut^(-1/2)``
 because the contact interaction couples every level to all high-energy states. Here those states ("Q", infinitely
 many) are removed by a Schur complement (Feshbach / Loewdin partitioning) in the space of the F cosine
 frequencies of the basis ("P") instead of being dropped. With the interaction band-limited to the frequencies of P
@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from qchaos.errors import ParameterError
+
 from .basis import Basis
 
 _TAIL_FACTOR = 8.0
@@ -47,7 +49,7 @@ def _series_states(block: Basis, e_cut: float):
     eta = block.eta
     freqs = block.frequencies
     if freqs.size == 0:
-        raise ValueError("block: empty basis")
+        raise ParameterError("block: empty basis")
     f_max = int(freqs.max())
     parity = int(freqs[0] % 2)
     k_max = int(f_max + _TAIL_FACTOR * np.sqrt(2.0 * e_cut) / np.pi) + 2
@@ -89,7 +91,7 @@ class Elimination:
 
     def __init__(self, block: Basis, g: float, e_cut: float):
         if not np.all(block.e0 <= e_cut * (1 + 1e-12)):
-            raise ValueError(f"e_cut = {e_cut}: below some basis energies (max {block.e0.max()})")
+            raise ParameterError(f"e_cut = {e_cut}: below some basis energies (max {block.e0.max()})")
         self.block = block
         self.g = float(g)
         self.e_cut = float(e_cut)
@@ -99,9 +101,10 @@ class Elimination:
 
     def tail(self, energy: float, order: int = 0) -> np.ndarray:
         """``T(E) = sum_Q u_a u_a^T / (E0_a - E)`` (order 0) or its derivative ``dT/dE`` (order 1), symmetric
-        PSD (F, F); requires E below every eliminated energy."""
+        PSD (F, F); requires E below every eliminated energy.
+        """
         if not energy < self.e_q:
-            raise ValueError(f"energy = {energy}: must lie below the lowest eliminated energy {self.e_q}")
+            raise ParameterError(f"energy = {energy}: must lie below the lowest eliminated energy {self.e_q}")
         F = self.F
         s = (1.0 / (self._e0 - energy)) ** (order + 1)
         i1, i2 = self._i1, self._i2

@@ -1,6 +1,6 @@
 """Eigenvalues and eigenvectors of one parity block by index range: dense LAPACK/torch, or spectrum slicing.
 
-Spectrum slicing (``method="slice"``) uses the structure ``H = D + g U W U^T`` (``twobody.md`` §11):
+Spectrum slicing (``method="slice"``) uses the structure ``H = D + g U W U^T`` (``docs/twobody.md`` §11 (low rank)):
 
 1. slice boundaries are placed between distinct non-interacting energies (never on a pole of S(s)), and the exact
    Sylvester count of eigenvalues below each boundary tells how many eigenvalues every slice holds;
@@ -20,6 +20,8 @@ from functools import cache
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
+
+from qchaos.errors import ParameterError
 
 from .hamiltonian import BlockHamiltonian
 
@@ -66,7 +68,8 @@ def dense_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
 def torch_eigvalsh(h: np.ndarray) -> np.ndarray:
     """All eigenvalues (ascending) of a dense symmetric float64 array by ``torch.linalg.eigvalsh`` in double
     precision: on the GPU when CUDA is available, else on the CPU (the same code path, for checks and benchmarks).
-    Raises ``EnvironmentFault`` when torch is not installed."""
+    Raises ``EnvironmentFault`` when torch is not installed.
+    """
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - torch is a dependency of the project
@@ -80,7 +83,8 @@ def dense_eigvalsh(h: np.ndarray, k: int, torch: bool = False) -> np.ndarray:
     """The ``k`` lowest eigenvalues of a dense symmetric (dim, dim) float64 array, ascending, shape (k,).
 
     LAPACK (``evd`` for most of the spectrum, ``evr`` for a few), or torch double precision with ``torch=True``
-    (:func:`torch_eigvalsh`; also picked by ``block_eigh`` when a CUDA device is present)."""
+    (:func:`torch_eigvalsh`; also picked by ``block_eigh`` when a CUDA device is present).
+    """
     if torch:
         return torch_eigvalsh(h)[:k]
     if k > 0.3 * h.shape[0]:
@@ -178,7 +182,7 @@ def slice_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
     Returns ``(energies (k_hi-k_lo,), vectors (dim, k_hi-k_lo) or None)``. Only valid for g >= 0.
     """
     if ham.g < 0:
-        raise ValueError(f"g = {ham.g}: spectrum slicing supports g >= 0; use method='dense'")
+        raise ParameterError(f"g = {ham.g}: spectrum slicing supports g >= 0; use method='dense'")
     sl = _Slicer(ham)
     i_lo, i_hi = sl.search(k_lo, below=True), sl.search(k_hi, below=False)
     # interior boundaries roughly every `window` eigenvalues (E0 index as a proxy), refined where crowded
@@ -225,7 +229,7 @@ def block_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
     Returns ``(energies (k,), vectors (dim, k) or None)``.
     """
     if method not in METHODS:
-        raise ValueError(f"method = {method!r}: must be one of {METHODS}")
+        raise ParameterError(f"method = {method!r}: must be one of {METHODS}")
     if not 0 <= k_lo <= k_hi <= ham.dim:
         raise ValueError(f"level range [{k_lo}, {k_hi}) is outside the block's 0..{ham.dim} levels")
     if k_hi == k_lo:

@@ -1,6 +1,6 @@
 """The two-atom Hamiltonian of one parity block as a diagonal plus a low-rank update.
 
-``H = D + g U W U^T`` (``twobody.md`` §11) with ``D = diag(E0)`` (dim,), ``U`` (dim, F) two entries +-1 per row and
+``H = D + g U W U^T`` (``docs/twobody.md`` §11 (low rank)) with ``D = diag(E0)`` (dim,), ``U`` (dim, F) two entries +-1 per row and
 ``W = diag(w)`` (F,). Everything here is O(dim) or O(F^3) per call, never O(dim^2):
 
 * ``matvec``: ``H x``;
@@ -21,6 +21,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+from qchaos.errors import ParameterError
 
 from .basis import Basis
 
@@ -50,9 +52,9 @@ class BlockHamiltonian:
 
     def __init__(self, basis: Basis, g: float):
         if basis.dim and np.unique(basis.parity).size > 1:
-            raise ValueError("basis: BlockHamiltonian needs a single parity block (use Basis.block)")
+            raise ParameterError("basis: BlockHamiltonian needs a single parity block (use Basis.block)")
         if not np.isfinite(g):
-            raise ValueError(f"g = {g}: the interaction strength must be a finite number")
+            raise ParameterError(f"g = {g}: the interaction strength must be a finite number")
         self.basis = basis
         self.g = float(g)
         self.d = basis.e0
@@ -119,7 +121,8 @@ class BlockHamiltonian:
 
     def shift_invert(self, s: float, project: sp.spmatrix | None = None) -> spla.LinearOperator:
         """``(H - s)^-1`` via Woodbury; with ``project`` (sparse orthonormal columns Q) the operator is
-        ``P (H - s)^-1 P`` with ``P = 1 - Q Q^T`` (Q must span an invariant subspace of H)."""
+        ``P (H - s)^-1 P`` with ``P = 1 - Q Q^T`` (Q must span an invariant subspace of H).
+        """
         dinv = (1.0 / (self.d - s))[:, None]
         lu = None if self.g == 0.0 else sla.lu_factor(self.schur(s), check_finite=False)
         q = qt = None
@@ -144,7 +147,8 @@ class BlockHamiltonian:
     def horizontal(self) -> Horizontal:
         """Eigenvectors that do not feel the interaction: within each degenerate E0 group, the null space of the
         group's rows of U (their diagonal traces cancel). Exact for every g (D6 triples at eta = 1/3, exchange-
-        antisymmetric states at eta = 1)."""
+        antisymmetric states at eta = 1).
+        """
         d = self.d
         if self.dim < 2:
             return Horizontal(np.zeros(0), sp.csc_matrix((self.dim, 0)))

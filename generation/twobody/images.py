@@ -1,7 +1,7 @@
 """Wavefunctions of eigenstates on a uniform P x P grid, batched.
 
 ``psi(x1, x2) = sum_a c_a 2 sin(n_a pi x1) sin(m_a pi x2)`` on the cell centres ``x_i = (i + 1/2) / P``
-(``twobody.md`` §5), evaluated for a batch of states as one matrix product ``psi_k = 2 S1^T C_k S2`` with
+(``docs/twobody.md`` §5 (CNN dataset)), evaluated for a batch of states as one matrix product ``psi_k = 2 S1^T C_k S2`` with
 ``S1[n, i] = sin(n pi x_i)``, ``S2[m, j] = sin(m pi x_j)`` and ``C_k[n, m]`` the coefficients of state k.
 
 Index order of an image: ``psi[k, i, j] = psi_k(x1 = x_i, x2 = x_j)`` (rows: light atom, columns: heavy atom).
@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from qchaos.errors import ParameterError
+
 from .basis import Basis
 
 
 def grid(size: int) -> np.ndarray:
     """Cell-centre grid ``x_i = (i + 1/2) / size``, shape (size,)."""
     if isinstance(size, bool) or int(size) != size or size < 2:
-        raise ValueError(f"image_size = {size}: must be an integer >= 2")
+        raise ParameterError(f"image_size = {size}: must be an integer >= 2")
     return (np.arange(int(size)) + 0.5) / int(size)
 
 
 def fix_sign(vectors: np.ndarray) -> np.ndarray:
     """Deterministic sign of eigenvectors (rows): the largest-magnitude coefficient is made positive (among
-    coefficients equal in size to 1e-6, the first one)."""
+    coefficients equal in size to 1e-6, the first one).
+    """
     vectors = np.asarray(vectors)
     mag = np.abs(vectors)
     # the first coefficient within 1e-6 of the largest: robust to rounding when two are equal in size (eta = 1)
@@ -49,7 +52,7 @@ def wavefunction_images(basis: Basis, coefficients: np.ndarray, size: int, chunk
     x = grid(size)
     coefficients = np.atleast_2d(np.asarray(coefficients, dtype=np.float64))
     if coefficients.shape[1] != basis.dim:
-        raise ValueError(f"coefficients: expected {basis.dim} columns (the basis size), got {coefficients.shape[1]}")
+        raise ParameterError(f"coefficients: expected {basis.dim} columns (the basis size), got {coefficients.shape[1]}")
     n_max, m_max = int(basis.n.max()), int(basis.m.max())
     s1 = np.sin(np.pi * np.outer(np.arange(1, n_max + 1), x))  # (n_max, P)
     s2 = np.sin(np.pi * np.outer(np.arange(1, m_max + 1), x))  # (m_max, P)

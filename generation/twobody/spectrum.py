@@ -1,7 +1,7 @@
 """Converged spectra and eigenstates of the two-atom problem, with level numbers, parities and labels.
 
 The contact interaction makes exact diagonalisation (ED) converge slowly: the error of every level falls like
-``dim^(-1/2)`` (``twobody.md`` §11). :func:`solve_spectrum` converges the energies by one of two schemes
+``dim^(-1/2)`` (``docs/twobody.md`` §11 (low rank)). :func:`solve_spectrum` converges the energies by one of two schemes
 (``docs/spectra.md``):
 
 * ``"effective"`` (default): one basis of ``basis_factor`` states per level; the states above its cutoff are
@@ -33,7 +33,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .basis import PARITIES, Basis, basis_by_count, check_count, check_g, parse_eta, rank_levels, tie_groups
+from qchaos.errors import ParameterError
+
+from .basis import (
+    PARITIES,
+    Basis,
+    basis_by_count,
+    check_count,
+    check_g,
+    check_min_eta,
+    parse_eta,
+    rank_levels,
+    tie_groups,
+)
 from .effective import Elimination, self_consistent
 from .eigensolve import METHODS, block_eigh, dense_eigvalsh
 from .hamiltonian import BlockHamiltonian
@@ -64,7 +76,7 @@ def parse_parity(parity: str) -> tuple[int, ...]:
     if parity == "both":
         return (0, 1)
     if parity not in PARITIES:
-        raise ValueError(f"parity = {parity!r}: must be 'even', 'odd' or 'both'")
+        raise ParameterError(f"parity = {parity!r}: must be 'even', 'odd' or 'both'")
     return (PARITIES[parity],)
 
 
@@ -164,7 +176,7 @@ def _lowest_per_block(blocks, n_levels, method, seed):
     while True:
         merged = np.sort(np.concatenate(list(got.values())))
         if merged.size < n_levels:
-            raise ValueError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
+            raise ParameterError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
         top = merged[n_levels - 1]
         short = [c for c in blocks if want[c] < blocks[c].dim and got[c][-1] <= top]
         if not short:
@@ -197,6 +209,63 @@ def _rank_and_keep(energy: np.ndarray, a: dict, codes, n_levels: int):
     return level, keep, (free_keep[-1] if free_keep.size else keep[-1])
 
 
+MAX_G = 1e8
+"""Largest accepted interaction strength for exact diagonalisation: beyond it the levels no longer change visibly
+(hard-core limit; 1e6 and 1e8 agree to ~1e-6 relative at 10 levels) and the eigensolver's slicing breaks down."""
+
+
+def check_max_g(g: float) -> float:
+    """``g`` unless above :data:`MAX_G` (``ParameterError`` naming ``g``, the bound and the alternative)."""
+    from qchaos.errors import ParameterError
+
+    if g > MAX_G:
+        raise ParameterError(f"g = {g:g}: must be <= {MAX_G:g} for exact diagonalisation (larger g give the hard-core "
+                             "limit's levels and break the eigensolver; at eta = 1/3 or 1 use the Bethe ansatz, "
+                             "`qchaos twobody bethe`)")
+    return g
+
+
+MAX_BASIS_FACTOR = 1000.0
+"""Largest accepted ``basis_factor`` (basis states per level); the memory bound usually binds first."""
+
+
+def spectrum_memory(n_levels: int, basis_factor: float = 2.0, parity: str = "both", *, extrapolate: bool = True,
+                    scheme: str = "effective") -> float:
+    """Estimated peak memory of :func:`solve_spectrum` (bytes), from the sizes alone (nothing is allocated).
+
+    The basis has ``d = basis_factor * n_levels`` states (twice that for one parity), each parity block ~ d/2.
+    Scheme ``"effective"``: dense ``H_eff`` of each block, its eigenvalue copy and LAPACK work space, ~6 d^2
+    bytes (measured: 150 MB at d = 6000). Raw / ``"richardson"``: banded blocks solved by spectrum slicing (dense
+    only up to 1200 states), linear in the (4x for Richardson) basis. Basis enumeration: ~400 bytes per state.
+    """
+    per_parity = 2 if parity in ("even", "odd", 0, 1) else 1
+    d = max(float(MIN_BASIS), np.ceil(float(basis_factor) * float(n_levels) * per_parity))
+    estimate = 400.0 * d
+    if extrapolate and scheme == "effective":
+        return estimate + 6.0 * d * d
+    big = 4.0 * d if extrapolate else d
+    return estimate + 1.5e3 * big + 24.0 * min(big / 2, 1200.0) ** 2
+
+
+def check_spectrum_size(n_levels: int, basis_factor: float, parity: str = "both", *, extrapolate: bool = True,
+                        scheme: str = "effective", name: str = "levels") -> None:
+    """``ParameterError`` naming ``levels`` (``name``) and ``basis_factor``, the estimate and the accepted range if
+    :func:`solve_spectrum` would need more memory than :func:`qchaos.limits.max_bytes`.
+    """
+    from qchaos.limits import check_memory, largest_accepted, max_bytes
+
+    def need(n):
+        return spectrum_memory(n, basis_factor, parity, extrapolate=extrapolate, scheme=scheme)
+
+    estimate = need(n_levels)
+    if not estimate <= max_bytes():
+        top = largest_accepted(need, hi=max(int(n_levels), 1))
+        check_memory(estimate, f"{name} = {n_levels}, basis_factor = {basis_factor:g}",
+                     f"--{name} or --basis-factor", subject="the solve",
+                     accepted=f"{name} <= {top} at basis_factor = {basis_factor:g}" if top else
+                     f"a smaller basis_factor (at {basis_factor:g} not even 1 level fits)")
+
+
 def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
                    extrapolate: bool = True, method: str = "auto", seed: int = 0, scheme: str = "effective",
                    client=None) -> Spectrum:
@@ -224,16 +293,29 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
             block and grid energy) run as tasks on its workers; results are bit-for-bit those of one process with
             the workers' BLAS thread count. ``None``: in this process. Ignored by scheme "richardson".
     """
-    eta = parse_eta(eta)
-    g = check_g(g)
+    from qchaos.errors import ParameterError
+
+    eta = check_min_eta(parse_eta(eta))
+    g = check_max_g(check_g(g))
     n_levels = check_count(n_levels, "levels")
     codes = parse_parity(parity)
     if method not in METHODS:
-        raise ValueError(f"method = {method!r}: must be one of {METHODS}")
+        raise ParameterError(f"method = {method!r}: must be one of {METHODS}")
+    if isinstance(basis_factor, bool) or not isinstance(basis_factor, (int, float, np.integer, np.floating)):
+        raise ParameterError(f"basis_factor = {basis_factor!r}: must be a number in [1.25, {MAX_BASIS_FACTOR:g}]")
     if not basis_factor >= 1.25:
-        raise ValueError(f"basis_factor = {basis_factor}: must be >= 1.25 (basis states per level wanted)")
+        raise ParameterError(f"basis_factor = {basis_factor}: must be >= 1.25 (basis states per level wanted)")
+    if not basis_factor <= MAX_BASIS_FACTOR:
+        raise ParameterError(f"basis_factor = {basis_factor}: must be a finite number <= {MAX_BASIS_FACTOR:g} (basis "
+                             "states per level wanted; 2 converges, images need 8)")
     if scheme not in SCHEMES:
-        raise ValueError(f"scheme = {scheme!r}: must be one of {SCHEMES}")
+        raise ParameterError(f"scheme = {scheme!r}: must be one of {SCHEMES}")
+    if not isinstance(extrapolate, (bool, np.bool_)):  # 'no' would be truthy
+        raise ParameterError(f"extrapolate = {extrapolate!r}: must be True or False")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ParameterError(f"seed = {seed!r}: must be an integer in [0, 2**32)")
+    check_spectrum_size(n_levels, float(basis_factor), parity, extrapolate=bool(extrapolate) and g != 0.0,
+                        scheme=scheme)
     per_parity = 2 if len(codes) == 1 else 1
     basis = basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
     if scheme == "effective" and extrapolate and g != 0.0:
@@ -245,7 +327,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
     else:
         (c,) = codes
         if n_levels > blocks[c].dim:
-            raise ValueError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
+            raise ParameterError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
         raw = {c: block_eigh(blocks[c], 0, n_levels, method=method, seed=seed)[0]}
         cut = raw[c][-1]
         raw[1 - c] = _levels_below(blocks[1 - c], cut, method, seed)
@@ -317,12 +399,12 @@ def _solve_effective(basis: Basis, g: float, n_levels: int, codes: tuple[int, ..
     if len(codes) == 2:
         merged = np.sort(np.concatenate([raw_all[0], raw_all[1]]))
         if merged.size < n_levels:
-            raise ValueError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
+            raise ParameterError(f"levels = {n_levels}: more than the {merged.size} states of the basis")
         cut = merged[n_levels - 1]
     else:
         (c,) = codes
         if n_levels > blocks[c].dim:
-            raise ValueError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
+            raise ParameterError(f"levels = {n_levels}: more than the {blocks[c].dim} states of the basis")
         cut = raw_all[c][n_levels - 1]
     # converged levels lie below their raw (variational) values: keep every raw level up to a margin above the cut
     k = {c: max(1, int(np.searchsorted(raw_all[c], cut * 1.02 + 1.0, side="right"))) for c in (0, 1)}
@@ -367,7 +449,8 @@ def _assemble(basis, g, n_levels, codes, raw, energy, error, hz, index):
     """Rank the per-block levels over both parities and keep the ``n_levels`` asked for (a ``Spectrum``).
 
     Per block c: ``raw``, ``energy``, ``error`` (k_c,), ``hz`` horizontal flags, ``index`` the block index of each
-    level (its raw ED eigenvector, and its non-interacting label (n, m) as the tie key)."""
+    level (its raw ED eigenvector, and its non-interacting label (n, m) as the tie key).
+    """
     cols = {k: [] for k in ("raw", "energy", "error", "parity", "n", "m", "block_index", "horizontal")}
     for c in (0, 1):
         blk = basis.block(c)
