@@ -11,10 +11,11 @@ Protocol:
 * Model: the reference checkpoint ``ctx.resources.model("quantum-net")`` (seed 0, trained on both maps of the
   ``tribaker`` dataset, N = N0 .. N_max, only the ``per_side`` lowest- and highest-mu states per N); its coherent
   layer is evaluated at any N with O(S^2 N) per state (never the N x N lattice).
-* Grid: the preset's ``N_values`` (from the trained range to well beyond it: tiny 30, 48; mini up to 1920; paper
-  up to 6000), closed R = 1 and open R = ``open_reflectivity``.
-* Points: one parameter point (N, R) of a resumable Dask sweep (:func:`generation.sweep.run_sweep` into a Zarr
-  store under the resources' ``runs_dir``; ``workers`` / ``scheduler`` spread the points), computed by
+* Grid: the ``N_values`` of the points' generation preset (``largeN-mini`` up to 1920, ``largeN`` up to 6000,
+  from the trained range on; tiny: 30, 48), closed R = 1 and open R = ``open_reflectivity``.
+* Points: one parameter point (N, R) of the resumable Dask sweep of that dataset's store
+  (:func:`generation.build.build`, as ``qchaos generate tribaker --preset largeN``; ``workers`` / ``scheduler``
+  spread the points); the experiment then publishes the store as the ``tribaker-largeN`` corpus. Computed by
   :func:`generation.tribaker.generate.compute_sampled_point` without the full eigendecomposition: all N eigenvalues
   (parity-sector Hessenberg), ``m = min(sample, N)`` resonances sampled uniformly in |z|-rank with right and left
   vectors (``m = N``: every resonance, as the dense path), their LR norm ratios (streamed FFT route), the k
@@ -69,16 +70,25 @@ METRICS = (
 )
 
 PARAMS = {
+    # the points are a tribaker dataset's store (generation.build.build, as `qchaos generate tribaker --preset P`):
+    # "points" names the generation preset, "overrides" changes it (a custom store under the runs folder)
     # every resonance (m = N), in-process: the test preset
-    "tiny": {**_COMMON, "N_values": [30, 48], "sample": 48, "leading": 4, "bins": 9, "workers": 0},
+    "tiny": {**_COMMON, "points": "largeN-mini", "overrides": {"N_values": (30, 48), "sample": 48, "leading": 4,
+                                                                "bins": 9, "image_size": 8}, "workers": 0},
     # N <= 1200 took 134 s on 2 loaded cores (65 s sweep + net calls); N = 1920 adds ~2 min (benchmarks/tribaker.py)
-    "mini": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920], "sample": 100, "leading": 8,
-             "bins": 27, "workers": 2},
+    "mini": {**_COMMON, "points": "largeN-mini", "overrides": {}, "workers": 2},
     # ~15-45 min and < 2 GB per N = 6000 point on one core (N = 3000 measured: 196-329 s, 0.4 GB; at most 1.3-2.2
-    # core-hours in all, benchmarks/tribaker.py); spread the points with a Dask scheduler
-    "paper": {**_COMMON, "N_values": [30, 48, 78, 120, 192, 300, 480, 768, 1200, 1920, 3000, 4200, 6000],
-              "sample": 200, "leading": 8, "bins": 27, "workers": 2},
+    # core-hours in all, benchmarks/tribaker.py); spread the points with a Dask scheduler. The store is the
+    # qchaos/tribaker-largeN corpus, published by the experiment.
+    "paper": {**_COMMON, "points": "largeN", "overrides": {}, "workers": 2},
 }
+"""Per preset: the generation preset of the points (``generation.presets.TRIBAKER_PRESETS``), its overrides, the
+open map's R and the sweep's workers. The closed map (R = 1) and ``open_reflectivity`` must be reflectivities of the
+points' config."""
+
+CORPUS_ROLE = "tribaker-largeN"
+"""The dataset role (``evaluation.resources.DATASET_ROLES``) whose store holds the points without overrides; the
+experiment publishes it, so the corpus is exactly what the report shows."""
 
 
 def n_grid(N0: int, stop: int, step: int) -> list[int]:
@@ -288,25 +298,45 @@ def _figure(ctx, rows: list[dict], maps: dict, thr: dict, trained: tuple[int, in
                     "Grey: the N range the net was trained on.")
 
 
-def _sweep(ctx, p: dict, maps: dict, grid: list[int]):
-    """Compute (or resume) the experiment's (N, R) points with the generator's Dask sweep; returns store, config."""
+def _sweep(ctx, p: dict, maps: dict):
+    """Compute (or resume) the experiment's (N, R) points: the store of ``build("tribaker", p["points"])``, the
+    same call as ``qchaos generate tribaker --preset <points>`` (a custom store under the runs folder when
+    ``p["overrides"]`` changes the preset). Returns ``(store, config)``.
+    """
     from pathlib import Path
 
-    from generation.presets import TribakerConfig
-    from generation.store import PointStore, config_hash
-    from generation.sweep import run_sweep
-    from generation.tribaker.generate import compute_point
+    from generation.build import build, resolve_config, store_path
+    from generation.store import PointStore
 
-    config = TribakerConfig(N0=grid[0], N_values=tuple(grid), reflectivities=tuple(maps.values()), per_side=1,
-                            image_size=8, sample=int(p["sample"]), leading=int(p["leading"]), bins=int(p["bins"]))
-    d = config.to_dict()
-    root = Path(getattr(ctx.resources, "runs_dir", ctx.out))
-    path = root / "localization-vs-n" / f"{ctx.preset}-{config_hash(d)[:8]}.zarr"
-    store = PointStore.open(path, "tribaker", f"localization-vs-n-{ctx.preset}", d)
-    rep = run_sweep(store, config.points(), compute_point, workers=p.get("workers", 0),
-                    scheduler=p.get("scheduler"), progress=ctx.progress, desc="(N, R) points")
-    ctx.log(f"sweep {path}: {len(rep.computed)} points computed, {len(rep.skipped)} reused, {rep.seconds:.1f} s")
-    return store, config
+    config, base = resolve_config("tribaker", p["points"], p["overrides"])
+    missing = sorted(set(maps.values()) - set(config.reflectivities))
+    if missing:
+        raise ParameterError(f"open_reflectivity = {missing}: not a reflectivity of the points' config "
+                             f"{list(config.reflectivities)}")
+    out = None
+    if config != base:
+        out = Path(getattr(ctx.resources, "runs_dir", ctx.out)) / store_path("tribaker", p["points"], config, base)
+    result = build("tribaker", p["points"], overrides=p["overrides"], out=out, workers=p.get("workers", 0),
+                   scheduler=p.get("scheduler"), progress=ctx.progress)
+    rep = result.report
+    ctx.log(f"sweep {result.store}: {len(rep.computed)} points computed, {len(rep.skipped)} reused, "
+            f"{rep.seconds:.1f} s")
+    return PointStore.open(result.store, "tribaker", result.preset, config.to_dict()), config
+
+
+def _publish_corpus(ctx, p: dict) -> str | None:
+    """Publish the points' store as the ``tribaker-largeN`` dataset (its role at this preset), when the points are
+    that preset's store unchanged and building is on; returns the repo id (None: not published, logged why).
+    """
+    from .resources import DATASET_ROLES
+
+    role = DATASET_ROLES[CORPUS_ROLE].get(ctx.preset)
+    if p["overrides"] or role is None or role[1] != p["points"]:
+        return None
+    if not getattr(ctx.resources, "build", False):
+        ctx.log(f"corpus not published (building is off): qchaos publish tribaker --preset {p['points']}")
+        return None
+    return ctx.resources.dataset(CORPUS_ROLE)
 
 
 def _load_point(store, key: str) -> dict:
@@ -351,11 +381,11 @@ def run(ctx) -> dict:
     train = load_table(repo, "resonances", "train", source=ctx.resources.source)
     Ns = np.asarray(train.data.table.column("N").to_numpy())
     trained = (int(Ns.min()), int(Ns.max()))
-    grid = sorted(int(n) for n in p["N_values"])
+    store, config = _sweep(ctx, p, maps)
+    grid = config.dimensions
     thr = _thresholds(ctx, repo, maps, train)
     ctx.log(f"N = {grid[0]}..{grid[-1]} ({len(grid)} values); thresholds " + ", ".join(
         f"{k} {v['threshold']:.3f} (train acc {v['train_accuracy']:.3f})" for k, v in thr.items()))
-    store, config = _sweep(ctx, p, maps, grid)
     rows = []
     for N in ctx.bar(grid, desc="N", unit="N"):
         for which, R in maps.items():
@@ -387,6 +417,7 @@ def run(ctx) -> dict:
         "open_minus_closed_weighted_mean": {"value": diff_w[0], "err": diff_w[1]},
     }
     ctx.save_data(fits, "fits")
+    corpus = _publish_corpus(ctx, p)
     slope = {w: log_slope(Nv, [r["frac_net"] for r in v]) for w, v in by.items()}
     Nl = grid[-1]
     f = fits["frac_net"]
@@ -431,7 +462,7 @@ def run(ctx) -> dict:
     }
     agree = "agrees in sign" if np.sign(base_diff) == np.sign(more) else "disagrees"
     summary = (
-        f"Over N = {grid[0]}..{Nl} ({len(grid)} values, a rank-uniform sample of up to {p['sample']} resonances "
+        f"Over N = {grid[0]}..{Nl} ({len(grid)} values, a rank-uniform sample of up to {config.sample} resonances "
         f"per N and map) the net finds {_verdict(diff_w, fits['frac_net_open_minus_closed'])}. At N = {Nl} the "
         f"fractions called localized are {last['closed']['frac_net']:.3f} +- {last['closed']['err_net']:.3f} "
         f"(closed) and {last['open']['frac_net']:.3f} +- {last['open']['err_net']:.3f} (open, R = "
@@ -442,5 +473,7 @@ def run(ctx) -> dict:
         f"{last['open']['js_natural_husimi']:.3f} at N = {Nl}), while the LR of the longest-lived ones scales as "
         f"N^({jsl['slope']:+.2f} +- {jsl['slope_err']:.2f}). Caveat: the net was trained only on the extreme states "
         f"of N = {trained[0]}..{trained[1]}, so its calls on the bulk and beyond the trained N are an extrapolation "
-        "of that binary rule, not a measurement of localization.")
+        "of that binary rule, not a measurement of localization."
+        + (f" The points are published as `{corpus}` (`qchaos generate tribaker --preset {p['points']}` rebuilds "
+           "them)." if corpus else ""))
     return {"metrics": metrics, "summary": summary}

@@ -13,6 +13,7 @@
   ``twobody-train``       the density models' data             ``qchaos/twobody-mini-images``   ``qchaos/twobody-paper-cnn``
   ``twobody-shipped``     the shipped checkpoints' data        ``qchaos/twobody-paper-cnn``     ``qchaos/twobody-paper-cnn``
   ``tribaker``            resonances, closed + open            ``qchaos/tribaker-mini``         ``qchaos/tribaker-paper``
+  ``tribaker-largeN``     sampled resonances up to large N     ``qchaos/tribaker-largeN-mini``  ``qchaos/tribaker-largeN``
   ======================  ===================================  ===============================  ==============================
 
   Every two-atom dataset with images meets one image-quality rule (``generation.presets.image_quality_issues``),
@@ -44,6 +45,7 @@ DATASET_ROLES = {
     "twobody-train": {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-cnn")},
     "twobody-shipped": {"mini": ("twobody", "paper-cnn"), "paper": ("twobody", "paper-cnn")},
     "tribaker": {"mini": ("tribaker", "mini"), "paper": ("tribaker", "paper")},
+    "tribaker-largeN": {"mini": ("tribaker", "largeN-mini"), "paper": ("tribaker", "largeN")},
 }
 """role -> preset -> (system, generation preset); the repo id is ``qchaos/<system>-<generation preset>``."""
 

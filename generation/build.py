@@ -78,7 +78,8 @@ def build(system: str, preset: str = "mini", *, overrides: dict | None = None, o
         Finished points are kept across runs: a rerun computes only the missing or damaged ones.
     """
     config, base = resolve_config(system, preset, overrides)
-    task = get_system(system).task
+    system_obj = get_system(system)
+    task = system_obj.task
     custom = config != base
     path = Path(out) if out is not None else store_path(system, preset, config, base)
     recorded = preset if not custom else f"{preset}+custom"
@@ -89,5 +90,6 @@ def build(system: str, preset: str = "mini", *, overrides: dict | None = None, o
     if on_start is not None:
         on_start(result)
     result.report = run_sweep(store, points, task, workers=workers, scheduler=scheduler,
-                              scheduler_file=scheduler_file, progress=progress, desc=system)
+                              scheduler_file=scheduler_file, progress=progress, desc=system, cost=system_obj.cost,
+                              required=system_obj.required_arrays)
     return result

@@ -221,13 +221,16 @@ class PointStore:
         """One array ``"table/name"`` of point ``key``."""
         return self._points()[key][name][...]
 
-    def verify_point(self, key: str, params: dict | None = None) -> tuple[str, list[str]]:
+    def verify_point(self, key: str, params: dict | None = None,
+                     required: dict[str, tuple | None] | None = None) -> tuple[str, list[str]]:
         """Check point ``key``: ``(status, problems)`` with status ``"ok"``, ``"missing"``, ``"incomplete"``,
         ``"damaged"`` or ``"unverified"`` (complete, written before digests were recorded).
 
         Checks: readable metadata, the ``complete`` flag, the attributes' sha256, the recorded parameters (and the
         attributes of the same name) against ``params`` (the config's), exactly the recorded arrays present, each
-        with the recorded shape and dtype, readable (chunk crc32c) and with the recorded sha256.
+        with the recorded shape and dtype, readable (chunk crc32c) and with the recorded sha256, and, when
+        ``required`` (``{"table/name": shape or None}``, ``System.required_arrays``) is given, every array the
+        point's parameters require recorded with that shape.
         """
         gpath = self.path / "points" / key
         if not gpath.is_dir():
@@ -256,6 +259,11 @@ class PointStore:
                 if k in attrs and attrs[k] != v:
                     problems.append(f"attribute {k} = {attrs[k]!r}, the config says {v!r}")
         recorded = integ["arrays"]
+        for name, shape in (required or {}).items():
+            if name not in recorded:
+                problems.append(f"{name}: required by the point's parameters, not stored")
+            elif shape is not None and tuple(recorded[name].get("shape", ())) != tuple(shape):
+                problems.append(f"{name}: shape {recorded[name].get('shape')}, the parameters need {list(shape)}")
         present = set()
         for name, arr in _walk_arrays(group):
             present.add(name)

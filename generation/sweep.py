@@ -49,11 +49,15 @@ def _compute_and_write(store: PointStore, key: str, params: dict, task: Callable
     return key
 
 
-def check_points(store: PointStore, points: dict[str, dict], progress: bool = False) -> dict[str, tuple]:
-    """``{key: (status, problems)}`` of :meth:`PointStore.verify_point` for every point of ``points``."""
+def check_points(store: PointStore, points: dict[str, dict], progress: bool = False,
+                 required: Callable[[dict], dict] | None = None) -> dict[str, tuple]:
+    """``{key: (status, problems)}`` of :meth:`PointStore.verify_point` for every point of ``points``
+    (``required(params)``: the arrays a complete point must hold, ``System.required_arrays``).
+    """
     out = {}
     for key in tqdm(points, desc="verify", unit="pt", disable=not progress or not points, leave=False):
-        out[key] = store.verify_point(key, points[key])
+        params = points[key]
+        out[key] = store.verify_point(key, params, required(params) if required is not None else None)
     return out
 
 
@@ -170,7 +174,8 @@ def _client(address: str | None, workers: int | None):
 
 def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict], PointResult], *,
               workers: int | None = None, scheduler: str | None = None, scheduler_file=None, progress: bool = True,
-              desc: str = "points") -> SweepReport:
+              desc: str = "points", cost: Callable[[dict], float] | None = None,
+              required: Callable[[dict], dict] | None = None) -> SweepReport:
     """Compute every point of ``points`` (key -> parameters) that the store does not hold complete yet.
 
     The cluster: ``scheduler`` (address), ``scheduler_file``, ``DASK_SCHEDULER_ADDRESS``, else in-process
@@ -179,17 +184,23 @@ def run_sweep(store: PointStore, points: dict[str, dict], task: Callable[[dict],
     Holds the store's writer lock (a second sweep on the same store is refused). Complete points are verified
     first (digests, shapes, parameters); damaged ones are reported in ``SweepReport.damaged`` and recomputed.
     Raises ``RuntimeError`` after the sweep if any point failed (the others are written and kept).
+
+    ``cost(params)``: a relative cost estimate per point (``System.cost``); on a cluster the costliest points start
+    first (Dask task priorities), so the largest ones do not run alone at the end. The results do not depend on it.
+    ``required(params)``: the arrays a complete point must hold (``System.required_arrays``); a complete point
+    without them counts as damaged and is recomputed.
     """
     if workers is not None and (int(workers) != workers or workers < 0):
         raise ParameterError(f"workers = {workers}: must be an integer >= 0 (0 = in-process)")
     with store.writing():
         return _run_sweep(store, points, task, workers=workers, scheduler=scheduler, scheduler_file=scheduler_file,
-                          progress=progress, desc=desc)
+                          progress=progress, desc=desc, cost=cost, required=required)
 
 
-def _run_sweep(store, points, task, *, workers, scheduler, scheduler_file, progress, desc) -> SweepReport:
+def _run_sweep(store, points, task, *, workers, scheduler, scheduler_file, progress, desc, cost,
+               required) -> SweepReport:
     start = time.perf_counter()
-    status = check_points(store, points, progress)
+    status = check_points(store, points, progress, required)
     report = SweepReport(skipped=[k for k in points if status[k][0] in ("ok", "unverified")],
                          damaged={k: status[k][1] for k in points if status[k][0] == "damaged"},
                          unverified=[k for k in points if status[k][0] == "unverified"])
@@ -219,8 +230,10 @@ def _run_sweep(store, points, task, *, workers, scheduler, scheduler_file, progr
 
         client, cluster = _client(address, workers)
         try:
+            order = sorted(pending, key=lambda k: -cost(points[k])) if cost is not None else pending
             futures = {client.submit(_compute_and_write, store, key, points[key], task, key in replace,
-                                     key=task_key(store, key), pure=False): key for key in pending}
+                                     key=task_key(store, key), pure=False, priority=len(order) - i): key
+                       for i, key in enumerate(order)}
             for fut in as_completed(futures):
                 key = futures[fut]
                 try:

@@ -88,22 +88,7 @@ def check_store(path: str | Path, progress: bool = False) -> tuple[dict, dict[st
     store = PointStore(path, attrs["config"])
     out = {}
     for key in tqdm(points, desc="verify", unit="pt", disable=not progress, leave=False):
-        status, problems = store.verify_point(key, points[key])
-        if status in ("ok", "unverified"):
-            try:
-                recorded = dict(zarr.open_group(str(path / "points" / key), mode="r").attrs)
-                arrays = (recorded.get("integrity") or {}).get("arrays")
-            except Exception:  # noqa: BLE001
-                arrays = None
-            if arrays is not None:
-                for name, shape in required_arrays(system, points[key]).items():
-                    if name not in arrays:
-                        problems.append(f"{name}: required by the point's parameters, not stored")
-                    elif shape is not None and tuple(arrays[name]["shape"]) != shape:
-                        problems.append(f"{name}: shape {arrays[name]['shape']}, the parameters need {list(shape)}")
-                if problems and status == "ok":
-                    status = "damaged"
-        out[key] = (status, problems)
+        out[key] = store.verify_point(key, points[key], required_arrays(system, points[key]))
     return attrs, out
 
 

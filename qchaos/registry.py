@@ -115,8 +115,15 @@ DATASETS: dict[str, dict] = {
     "qchaos/tribaker-largeN": {
         "revision": None, "system": "tribaker", "preset": "largeN",
         "configs": ["resonances", "spectra"], "default_config": "resonances",
-        "description": "large-N resonances of the open tribaker map: N = 300..6000, closed and R = 0.2, 200 "
-                       "rank-uniformly sampled resonances per N with |z|, decay, norm ratio and LR images",
+        "description": "large-N resonances of the open tribaker map: N = 30..6000 (13 values), closed and R = 0.2, "
+                       "200 rank-uniformly sampled resonances per N with |z|, decay, norm ratio, right and left "
+                       "vectors and 64 x 64 LR images",
+    },
+    "qchaos/tribaker-largeN-mini": {
+        "revision": None, "system": "tribaker", "preset": "largeN-mini",
+        "configs": ["resonances", "spectra"], "default_config": "resonances",
+        "description": "the large-N corpus at the mini scale: N = 30..1920 (10 values), closed and R = 0.2, 100 "
+                       "rank-uniformly sampled resonances per N with 32 x 32 LR images",
     },
 }
 

@@ -267,6 +267,41 @@ def test_dask_local_cluster_matches_in_process(tiny_store, tmp_path):
         assert store.point_attrs(key) == ref.point_attrs(key)
 
 
+def _without_horizontal(params):
+    result = compute_point(params)
+    del result.arrays["spectrum/horizontal"]
+    return result
+
+
+def test_rerun_recomputes_a_point_short_of_a_required_array(tmp_path):
+    """A point marked complete (with valid digests) that lacks an array its parameters require counts as damaged
+    on rerun and is recomputed, not skipped."""
+    from generation.systems import get_system
+
+    required = get_system("twobody").required_arrays
+    path = tmp_path / "short.zarr"
+    store, first = _sweep(path, TINY, task=_without_horizontal)
+    assert sorted(first.computed) == KEYS
+    status, problems = store.verify_point(KEYS[0], TINY.points()[KEYS[0]], required(TINY.points()[KEYS[0]]))
+    assert status == "damaged" and "spectrum/horizontal: required by the point's parameters, not stored" in problems
+    report = run_sweep(store, TINY.points(), compute_point, workers=0, progress=False, required=required)
+    assert sorted(report.damaged) == KEYS and sorted(report.computed) == KEYS
+    assert store.read(KEYS[0], "spectrum/horizontal").shape == (60,)
+
+
+def test_cluster_starts_costliest_points_first(tmp_path):
+    """With a cost estimate the costliest point starts first (store order is eta ascending; the cost says eta
+    descending), and the stored results are the same as without it."""
+    config = TwobodyConfig(etas=(0.5, 0.7, 1.0), levels=60, window=(10, 29), image_size=16, rough_images=True)
+    store = PointStore.open(tmp_path / "cost.zarr", "twobody", "test", config.to_dict())
+    points = config.points()
+    report = run_sweep(store, points, compute_point, workers=1, progress=False, cost=lambda p: p["eta"])
+    assert report.computed == list(reversed(points)) and not report.failed
+    _, ref = _sweep(tmp_path / "plain.zarr", config, workers=0)
+    assert sorted(ref.computed) == sorted(points)
+    _assert_identical(tmp_path / "cost.zarr", tmp_path / "plain.zarr")
+
+
 def _complete_on_disk(path: Path) -> set[str]:
     """Complete points, read from the raw metadata files (safe while another process writes)."""
     keys = set()

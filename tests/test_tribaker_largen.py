@@ -229,6 +229,24 @@ def test_large_n_preset_and_dense_presets_keep_their_config():
         TribakerConfig(N0=30, sample=10, bins=10)
 
 
+def test_sampled_store_builds_verifies_and_publishes(tmp_path):
+    """A large-N store passes its own verification (the arrays its parameters require, m = min(sample, N) rows)
+    and publishes as the resonances / spectra configs, one row per sampled resonance."""
+    from generation.build import build
+    from generation.publish import publish
+    from generation.verify import verify_store
+
+    overrides = {"N_values": (30, 48), "sample": 40, "leading": 4, "bins": 9, "image_size": 8}
+    result = build("tribaker", "largeN-mini", overrides=overrides, out=tmp_path / "s.zarr", workers=0,
+                   progress=False)
+    assert sorted(result.report.computed) == sorted(result.config.points())
+    assert verify_store(tmp_path / "s.zarr").ok
+    report = publish("tribaker", tmp_path / "s.zarr", "qchaos/largen-test", out=tmp_path / "repo")
+    # m = 30 at N = 30 (every resonance), 40 at N = 48; two maps
+    assert sum(report.splits["resonances"].values()) == 2 * (30 + 40)
+    assert report.splits["spectra"] == {"train": 4}
+
+
 def test_trend_fit_and_weighted_mean_known_answers():
     from evaluation.localization_vs_n import trend_fit, weighted_mean
 

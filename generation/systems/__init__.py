@@ -91,6 +91,12 @@ class System:
         """The config recorded in a store (``config_class(**values)``)."""
         return self.config_class(**values)
 
+    def cost(self, params: dict) -> float:
+        """A relative cost estimate of one point (any unit): a sweep on a cluster starts the costliest points first,
+        so that the largest ones do not run alone at the end. Default: every point alike.
+        """
+        return 1.0
+
     def flag_overrides(self, flags: Any) -> dict:
         """Config overrides from the ``qchaos generate <system>`` flags (an ``argparse.Namespace``; None: unset)."""
         raise NotImplementedError

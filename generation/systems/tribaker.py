@@ -43,6 +43,9 @@ class Tribaker(System):
 
         return compute_point
 
+    def cost(self, params: dict) -> float:
+        return float(params["N"]) ** 3  # the Hessenberg reduction of the propagator's parity blocks dominates
+
     def flag_overrides(self, flags) -> dict:
         return dict(
             N0=flags.N0, K=flags.K, per_side=flags.per_side, image_size=flags.image_size, seed=flags.seed,
@@ -51,9 +54,24 @@ class Tribaker(System):
 
     def required_arrays(self, params: dict) -> dict[str, tuple | None]:
         N, S, P = int(params["N"]), 2 * int(params["per_side"]), int(params["image_size"])
+        if params.get("sample"):  # the large-N path (generate.compute_sampled_point): m sampled resonances
+            return self._sampled_arrays(N, P, int(params["sample"]), int(params["leading"]), int(params["bins"]))
         out: dict[str, tuple | None] = {f"spectrum/{n}": (N,) for n in ("z", "decay", "norm_ratio")}
         out.update({"states/right": (S, N), "states/left": (S, N), "states/image": (S, P, P)})
         out.update({f"states/{n}": (S,) for n in _STATE_SMALL})
+        return out
+
+    @staticmethod
+    def _sampled_arrays(N: int, P: int, sample: int, k: int, bins: int) -> dict[str, tuple]:
+        m = min(sample, N - N % 2)
+        out: dict[str, tuple] = {"eigen/z": (N,)}
+        out.update({f"spectrum/{n}": (m,) for n in ("z", "decay", "norm_ratio", "index")})
+        out.update({"states/right": (m, N), "states/left": (m, N), "states/image": (m, P, P)})
+        out.update({f"states/{n}": (m,) for n in _STATE_SMALL})
+        for group in ("leading", "natural"):
+            out.update({f"{group}/{n}": (k,) for n in ("z", "index", "norm_ratio", "js_lr_invariant",
+                                                      "js_husimi_natural")})
+            out[f"{group}/coarse"] = (k, bins, bins)
         return out
 
     def describe_point(self, params: dict) -> str:

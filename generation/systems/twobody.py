@@ -44,6 +44,9 @@ class Twobody(System):
 
         return compute_point
 
+    def cost(self, params: dict) -> float:
+        return (float(params["levels"]) * float(params["basis_factor"])) ** 3  # dense blocks of the basis
+
     def flag_overrides(self, flags) -> dict:
         from ..presets import parse_etas
 

@@ -121,7 +121,9 @@ def compute_sampled_point(params: dict) -> PointResult:
         "states/z": res.z[chosen], "states/norm_ratio": mu[chosen], "states/label": label,
         "states/index": chosen.astype(np.int32), "states/image": image,
     }
-    attrs = {"N": N, "R": R, "closed": bool(R == 1.0), "per_side": m // 2, "sample": m, "classical_gamma": gamma,
+    # "sampled": m, the resonances actually drawn (min(sample, N) rounded down to even); the parameters "sample" and
+    # "per_side" are recorded as the config gives them (verified against it on every rerun)
+    attrs = {"N": N, "R": R, "closed": bool(R == 1.0), "sampled": m, "classical_gamma": gamma,
              "mu_localized_max": float(mu[chosen[:m // 2]].max()),
              "mu_delocalized_min": float(mu[chosen[m // 2:]].min())}
     for group, rs in (("leading", lead), ("natural", nat)):
