@@ -16,7 +16,7 @@ from qchaos.errors import ParameterError
 
 from ..parquet import HOLDOUT, array2d, lists, table
 from ..presets import TRIBAKER_PRESETS, TribakerConfig
-from . import System
+from .base import System
 
 _STATE_SMALL = ("z", "norm_ratio", "label", "index")
 

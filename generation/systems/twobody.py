@@ -16,7 +16,7 @@ from qchaos.errors import ParameterError
 
 from ..parquet import HOLDOUT, array2d, lists, table
 from ..presets import TWOBODY_PRESETS, TwobodyConfig
-from . import System
+from .base import System
 
 _SPECTRUM = ("energy", "raw", "error", "parity", "level", "horizontal")
 _STATE_SMALL = ("energy", "level", "parity", "label")
