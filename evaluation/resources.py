@@ -2,19 +2,9 @@
 
 :class:`Resources` is the only way experiments reach data and models:
 
-* :meth:`Resources.dataset` — the repo id of a published dataset, by role:
-
-  ======================  ===================================  ===============================  ==============================
-  role                    what for                             ``mini``                         ``paper``
-  ======================  ===================================  ===============================  ==============================
-  ``twobody``             spectra over eta (g = 10, Fig. 7)    ``qchaos/twobody-mini``          ``qchaos/twobody-paper``
-  ``twobody-fine``        fine scans near 1/3, 1 (Fig. 8)      ``qchaos/twobody-mini``          ``qchaos/twobody-paper-fine``
-  ``twobody-images``      images over eta (Figs. 12-13)        ``qchaos/twobody-mini-images``   ``qchaos/twobody-paper-scan``
-  ``twobody-train``       the density models' data             ``qchaos/twobody-mini-images``   ``qchaos/twobody-paper-cnn``
-  ``twobody-shipped``     the shipped checkpoints' data        ``qchaos/twobody-paper-cnn``     ``qchaos/twobody-paper-cnn``
-  ``tribaker``            resonances, closed + open            ``qchaos/tribaker-mini``         ``qchaos/tribaker-paper``
-  ``tribaker-largeN``     sampled resonances up to large N     ``qchaos/tribaker-largeN-mini``  ``qchaos/tribaker-largeN``
-  ======================  ===================================  ===============================  ==============================
+* :meth:`Resources.dataset` — the repo id of a published dataset, by role: the typed table
+  :data:`qchaos.registry.ROLES` (one :class:`~qchaos.registry.DatasetRole` per role, with the registered dataset that
+  plays it at ``mini`` and at ``paper``; ``docs/evaluation.md`` lists them).
 
   Every two-atom dataset with images meets one image-quality rule (``generation.presets.image_quality_issues``),
   so ``mini`` and ``paper`` differ only in counts.
@@ -34,25 +24,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modeling.kinds import KINDS
 from qchaos.errors import MissingResource, ParameterError
+from qchaos.registry import ROLES
 
 __all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
 
-DATASET_ROLES = {
-    "twobody": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper")},
-    "twobody-fine": {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-fine")},
-    "twobody-images": {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-scan")},
-    "twobody-train": {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-cnn")},
-    "twobody-shipped": {"mini": ("twobody", "paper-cnn"), "paper": ("twobody", "paper-cnn")},
-    "tribaker": {"mini": ("tribaker", "mini"), "paper": ("tribaker", "paper")},
-    "tribaker-largeN": {"mini": ("tribaker", "largeN-mini"), "paper": ("tribaker", "largeN")},
-}
-"""role -> preset -> (system, generation preset); the repo id is ``qchaos/<system>-<generation preset>``."""
+DATASET_ROLES = {name: role.presets for name, role in ROLES.items()}
+"""role -> preset -> (system, generation preset), from :data:`qchaos.registry.ROLES`; the repo id is
+``qchaos/<system>-<generation preset>``."""
 
-MODEL_ROLES = {"density-cnn": "twobody-train", "density-cnn-adv": "twobody-train", "quantum-net": "tribaker"}
-"""model kind -> the dataset role it trains on."""
+MODEL_ROLES = {name: kind.role for name, kind in KINDS.items()}
+"""model kind -> the dataset role it trains on (:attr:`modeling.kinds.ModelKind.role`)."""
 
-SHIPPED_ROLES = {"density-cnn": "twobody-shipped", "density-cnn-adv": "twobody-shipped"}
+SHIPPED_ROLES = {name: kind.shipped_role for name, kind in KINDS.items() if kind.shipped_role}
 """model kind -> the dataset role of its shipped paper checkpoint, where that differs from :data:`MODEL_ROLES`."""
 
 
@@ -91,7 +76,7 @@ class Resources:
     # -- datasets ---------------------------------------------------------------------------------------------------
     def dataset(self, role: str) -> str:
         """The repo id of the dataset of ``role`` (``twobody``, ``twobody-train``, ``tribaker``), made if missing."""
-        from qchaos.hub import DEFAULT_ORG, local_repo_path
+        from qchaos.hub import local_repo_path
 
         if role in self.datasets:
             return self.datasets[role]
@@ -101,7 +86,7 @@ class Resources:
             raise ParameterError(f"preset = {self.preset!r}: no dataset of role {role!r}; pass datasets={{{role!r}: "
                              "repo_id}}")
         system, gen_preset = DATASET_ROLES[role][self.preset]
-        repo_id = f"{DEFAULT_ORG}/{system}-{gen_preset}"
+        repo_id = ROLES[role].repo_id(self.preset)
         folder = local_repo_path(repo_id)
         if not (folder / "README.md").is_file():
             how = (f"qchaos generate {system} --preset {gen_preset} && qchaos publish {system} --preset {gen_preset}")

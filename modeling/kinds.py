@@ -28,12 +28,18 @@ class ModelKind:
         One line for the checkpoint card; ``{samples}`` is filled with the adversarial samples it trained on.
     presets : dict
         Training settings per preset (``mini``, ``paper``); see :class:`modeling.train.TrainSettings`.
+    role : str
+        The dataset role (:data:`qchaos.registry.ROLES`) the evaluation trains its reference checkpoint on.
+    shipped_role : str or None
+        The role of the data the shipped paper checkpoint was trained on, where that differs from ``role``.
     """
 
     name: str
     system: str
     description: str
     presets: dict = field(default_factory=dict)
+    role: str = ""
+    shipped_role: str | None = None
 
 
 KINDS: dict[str, ModelKind] = {k.name: k for k in (
@@ -43,18 +49,21 @@ KINDS: dict[str, ModelKind] = {k.name: k for k in (
               "CNN telling integrable from non-integrable two-atom Hamiltonians from the probability density of one "
               "eigenstate (Lang et al., arXiv:2402.16244)",
               {"mini": dict(epochs=8, batch_size=32, lr=1e-3),
-               "paper": dict(epochs=12, batch_size=32, lr=1e-3, schedule="cosine")}),
+               "paper": dict(epochs=12, batch_size=32, lr=1e-3, schedule="cosine")},
+              role="twobody-train", shipped_role="twobody-shipped"),
     ModelKind("density-cnn-adv", "twobody",
               "DensityCNN adversarially trained on clean + {samples} samples (Lang et al., arXiv:2402.16244)",
               {"mini": dict(epochs=8, batch_size=32, lr=1e-3, adversarial="both", fgsm_eps=0.05, quantum_eps=0.5),
                "paper": dict(epochs=10, batch_size=32, lr=1e-3, schedule="cosine", adversarial="both",
-                             fgsm_eps=0.05, quantum_eps=0.5)}),
+                             fgsm_eps=0.05, quantum_eps=0.5)},
+              role="twobody-train", shipped_role="twobody-shipped"),
     # [paper] Adam, cross-entropy, batch 32, 5 epochs; [choice] compact CNN, lr 1e-3, S = 32 (mini) / 64 (paper)
     ModelKind("quantum-net", "tribaker",
               "coherent-state 'quantum' layer + AlexNet-like CNN classifying resonances of the open quantum tribaker "
               "map as localized or not (Montes et al., arXiv:2406.00363)",
               {"mini": dict(epochs=5, batch_size=32, lr=1e-3, grid_size=32, arch="compact"),
-               "paper": dict(epochs=5, batch_size=32, lr=1e-3, grid_size=64, arch="compact")}),
+               "paper": dict(epochs=5, batch_size=32, lr=1e-3, grid_size=64, arch="compact")},
+              role="tribaker"),
 )}
 """Model kind name -> :class:`ModelKind`."""
 

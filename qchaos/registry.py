@@ -15,6 +15,7 @@ Names are repo ids ``qchaos/<name>``; the functions also accept the bare ``<name
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 from generation.systems import SYSTEMS
@@ -126,6 +127,52 @@ DATASETS: dict[str, dict] = {
                        "rank-uniformly sampled resonances per N with 32 x 32 LR images",
     },
 }
+
+
+@dataclass(frozen=True)
+class DatasetRole:
+    """What a dataset is used for in the evaluation, and which registered dataset plays it at each preset.
+
+    Parameters
+    ----------
+    name : str
+        The role (``twobody-train``), as experiments and model kinds name it.
+    description : str
+        What for, in words (``docs/evaluation.md``).
+    presets : dict[str, tuple[str, str]]
+        Evaluation preset -> ``(system, generation preset)``; the repo id is ``qchaos/<system>-<generation preset>``,
+        a key of :data:`DATASETS`.
+    """
+
+    name: str
+    description: str
+    presets: dict
+
+    def repo_id(self, preset: str) -> str | None:
+        """The dataset of this role at the evaluation ``preset`` (None: the role has none there)."""
+        if preset not in self.presets:
+            return None
+        system, gen_preset = self.presets[preset]
+        return f"{DEFAULT_ORG}/{system}-{gen_preset}"
+
+
+ROLES: dict[str, DatasetRole] = {r.name: r for r in (
+    DatasetRole("twobody", "spectra over eta (g = 10, Fig. 7)",
+                {"mini": ("twobody", "mini"), "paper": ("twobody", "paper")}),
+    DatasetRole("twobody-fine", "fine scans near 1/3 and 1 (Fig. 8)",
+                {"mini": ("twobody", "mini"), "paper": ("twobody", "paper-fine")}),
+    DatasetRole("twobody-images", "eigenstate images over eta (Figs. 12-13)",
+                {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-scan")}),
+    DatasetRole("twobody-train", "the density models' training data",
+                {"mini": ("twobody", "mini-images"), "paper": ("twobody", "paper-cnn")}),
+    DatasetRole("twobody-shipped", "the test split of the shipped density checkpoints",
+                {"mini": ("twobody", "paper-cnn"), "paper": ("twobody", "paper-cnn")}),
+    DatasetRole("tribaker", "resonances, closed and open (Figs. 3-4)",
+                {"mini": ("tribaker", "mini"), "paper": ("tribaker", "paper")}),
+    DatasetRole("tribaker-largeN", "sampled resonances to large N (localization-vs-n, which publishes it)",
+                {"mini": ("tribaker", "largeN-mini"), "paper": ("tribaker", "largeN")}),
+)}
+"""Dataset role name -> :class:`DatasetRole` (read by ``evaluation.resources`` and the model kinds' ``role``)."""
 
 
 def _with_classes(entry: dict, after: str, classes: list[str]) -> dict:

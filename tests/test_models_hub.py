@@ -357,7 +357,7 @@ def test_push_pull_from_hub_and_offline(tmp_path):
 # -- (f) registry and `qchaos list` --------------------------------------------------------------------------------
 MODEL_IDS = ["qchaos/density-cnn-adv-twobody-paper", "qchaos/density-cnn-twobody-paper",
              "qchaos/quantum-net-tribaker-paper"]
-DATASET_IDS = ["qchaos/tribaker-largeN", "qchaos/tribaker-mini", "qchaos/tribaker-paper", "qchaos/twobody-mini",
+DATASET_IDS = ["qchaos/tribaker-largeN", "qchaos/tribaker-largeN-mini", "qchaos/tribaker-mini", "qchaos/tribaker-paper", "qchaos/twobody-mini",
                "qchaos/twobody-mini-images", "qchaos/twobody-paper", "qchaos/twobody-paper-cnn",
                "qchaos/twobody-paper-fine", "qchaos/twobody-paper-scan"]
 
@@ -374,6 +374,24 @@ def test_registry_has_every_generation_preset():
             images = getattr(config, "window", True) is not None
             assert entry["system"] == system and entry["preset"] == name
             assert ("spectra" in entry["configs"]) and (len(entry["configs"]) == (2 if images else 1)), name
+
+
+def test_every_role_is_played_by_registered_datasets_of_the_kinds_systems():
+    """Each dataset role names a registered dataset at mini and at paper; each model kind trains on a role of its own
+    system (its shipped checkpoint too), so no experiment can resolve a role to a dataset nobody can build."""
+    from modeling.kinds import KINDS
+    from qchaos import registry
+
+    for role in registry.ROLES.values():
+        assert set(role.presets) == {"mini", "paper"}, role.name
+        for preset, (system, gen_preset) in role.presets.items():
+            entry = registry.get_dataset(role.repo_id(preset))
+            assert (entry["system"], entry["preset"]) == (system, gen_preset)
+    assert registry.ROLES["twobody-images"].repo_id("paper") == "qchaos/twobody-paper-scan"
+    assert registry.ROLES["tribaker"].repo_id("tiny") is None
+    for kind in KINDS.values():
+        for name in filter(None, (kind.role, kind.shipped_role)):
+            assert {s for s, _ in registry.ROLES[name].presets.values()} == {kind.system}, (kind.name, name)
 
 
 def test_registry_lists_and_gets(tmp_path, monkeypatch):
