@@ -186,6 +186,12 @@ class TwobodyConfig:
             ``docs/spectra.md``) or "richardson" (bases d and 4d). The default "richardson" is what a config without
             the field meant, so it is not recorded (stores and hashes made before the field stay valid); the presets
             choose "effective" except ``paper-cnn``, the shipped checkpoints' data, whose hash must not change.
+        spectrum_basis_factor: basis states per level of the energy solve, when the images' eigenvectors need more
+            than the energies (None: ``basis_factor`` for both). The effective scheme converges the energies from
+            2 states per level (``docs/spectra.md``), while the images need 8 (``IMAGE_MIN_BASIS_FACTOR``): the
+            spectrum is then solved in the smaller basis and the window's eigenvectors are those of the raw
+            Hamiltonian in the ``basis_factor`` basis (``spectrum.eigenstates``), about 6x less work at 1200
+            levels. Recorded only when set (configs without it keep their hashes).
         seed: seed of every random choice (Lanczos start vectors).
         rough_images: store images that break :func:`image_quality_issues` anyway (tests and demonstrations only;
             recorded in the config, so the dataset card and every model trained on it show it). Without it such a
@@ -203,6 +209,7 @@ class TwobodyConfig:
     scheme: str = "richardson"
     seed: int = 0
     rough_images: bool = False
+    spectrum_basis_factor: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "etas", tuple(sorted({parse_eta(e) for e in self.etas})))
@@ -228,6 +235,14 @@ class TwobodyConfig:
             raise ParameterError(f"image_etas = {missing}: every image eta must also be in etas")
         if self.scheme not in SCHEMES:
             raise ParameterError(f"scheme = {self.scheme!r}: must be one of {list(SCHEMES)}")
+        sbf = self.spectrum_basis_factor
+        if sbf is not None:
+            if isinstance(sbf, bool) or not isinstance(sbf, (int, float)) or not 1.25 <= sbf <= self.basis_factor:
+                raise ParameterError(f"spectrum_basis_factor = {sbf!r}: must be a number in [1.25, basis_factor = "
+                                     f"{self.basis_factor:g}] (or None: the same as basis_factor)")
+            if self.scheme != "effective" or self.window is None:
+                raise ParameterError(f"spectrum_basis_factor = {sbf!r}: only with scheme = 'effective' and a window "
+                                     "(the energies converge from a smaller basis than the images' eigenvectors)")
         self._check_sizes()
         issues = image_quality_issues(self)
         if issues and not self.rough_images:
@@ -272,6 +287,8 @@ class TwobodyConfig:
             d.pop("rough_images")
         if self.scheme == "richardson":
             d.pop("scheme")
+        if self.spectrum_basis_factor is None:
+            d.pop("spectrum_basis_factor")
         return d
 
     def point_key(self, eta: float) -> str:
@@ -285,6 +302,8 @@ class TwobodyConfig:
                 else None, "image_size": self.image_size, "basis_factor": self.basis_factor,
                 "extrapolate": self.extrapolate, "seed": self.seed,
                 **({} if self.scheme == "richardson" else {"scheme": self.scheme}),
+                **({} if self.spectrum_basis_factor is None else
+                   {"spectrum_basis_factor": self.spectrum_basis_factor}),
             }
             for eta in self.etas
         }
@@ -319,7 +338,7 @@ TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
     # limit of that window: 54 at eta = 0.1); ~1-2 minutes on 2 cores. 250 states per ratio (levels 200-449) train
     # the density CNN to only 0.95-0.97 test accuracy, 500 to 0.99.
     "mini-images": TwobodyConfig(etas=_MINI_IMAGE_ETAS, g=100.0, levels=699, window=(200, 699), image_size=64,
-                                 basis_factor=8.0, scheme="effective"),
+                                 basis_factor=8.0, scheme="effective", spectrum_basis_factor=2.0),
     # the paper's coarse scan (Fig. 7): the 0.01 grid, the D_2n ratios and the fine-scan ratios, 1000 levels each
     "paper": TwobodyConfig(etas=tuple(_paper_grid()), g=10.0, levels=1000, window=None, scheme="effective"),
     # the paper's fine scans (Fig. 8) next to 1/3 and 1 with 5000 levels (the statistics use the first 1000, 3000
@@ -333,7 +352,7 @@ TWOBODY_PRESETS: dict[str, TwobodyConfig] = {
     # paper-scan: the paper's eta grid with the same images, for accuracy / confidence against eta (Figs. 12-13);
     # from eta = 0.03: below it 100 x 100 pixels alias the heavy atom's nodes at level 1199 (Nyquist limit)
     "paper-scan": TwobodyConfig(etas=tuple(_paper_grid(0.03)), g=100.0, levels=1200, window=(200, 1199),
-                                image_size=100, basis_factor=8.0, scheme="effective"),
+                                image_size=100, basis_factor=8.0, scheme="effective", spectrum_basis_factor=2.0),
 }
 
 @dataclass(frozen=True)

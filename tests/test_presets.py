@@ -102,3 +102,21 @@ def test_cli_refuses_rough_images_without_the_flag(capsys, tmp_path):
     assert rc == 2 and "known to be wrong" in err and "--rough-images" in err
     assert not (tmp_path / "s.zarr").exists()
     assert main(argv + ["--rough-images"]) == 0
+
+
+def test_spectrum_basis_factor_rules_and_recording():
+    """The energies' basis may be smaller than the images' only with the effective scheme and a window; configs
+    without the field keep their dict (and store hash)."""
+    base = dict(etas=(0.5,), g=100.0, levels=300, window=(200, 299), image_size=64, basis_factor=8.0,
+                scheme="effective")
+    assert "spectrum_basis_factor" not in TwobodyConfig(**base).to_dict()
+    cfg = TwobodyConfig(**base, spectrum_basis_factor=2.0)
+    assert cfg.to_dict()["spectrum_basis_factor"] == 2.0
+    assert all(p["spectrum_basis_factor"] == 2.0 for p in cfg.points().values())
+    for bad in (9.0, 1.0, True):
+        with pytest.raises(ParameterError, match="spectrum_basis_factor"):
+            TwobodyConfig(**base, spectrum_basis_factor=bad)
+    with pytest.raises(ParameterError, match="only with scheme = 'effective'"):
+        TwobodyConfig(**{**base, "scheme": "richardson"}, spectrum_basis_factor=2.0)
+    assert TWOBODY_PRESETS["paper-scan"].spectrum_basis_factor == 2.0
+    assert TWOBODY_PRESETS["paper-cnn"].spectrum_basis_factor is None

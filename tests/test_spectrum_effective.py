@@ -108,6 +108,26 @@ def test_eigenstates_pair_with_raw_levels():
         assert np.max(np.linalg.norm(resid, axis=0)) < 1e-7 * np.max(spec.raw)
 
 
+def test_eigenstates_in_a_larger_basis_are_the_same_states():
+    """Vectors from a 4x larger basis than the spectrum's (spectrum_basis_factor) are, level by level, the states of
+    a spectrum solved in that larger basis itself (an independent dense path): overlaps ~1 and the same parity, at
+    a non-integrable ratio with strong coupling, where a wrong level -> vector map would give overlaps ~0."""
+    from generation.twobody.spectrum import eigenstates, spectrum_basis
+
+    eta, g, levels = 0.5, 100.0, 300  # bases of 1600 (MIN_BASIS) and 2400 states
+    small = solve_spectrum(eta, g, levels, basis_factor=2.0, scheme="effective")
+    big = solve_spectrum(eta, g, levels, basis_factor=8.0, scheme="effective")
+    assert np.max(np.abs(small.energy - big.energy) / big.energy) < 1e-4  # the same levels, converged from both
+    rows_s, basis_s, vec_s = eigenstates(small, 150, 299, basis=spectrum_basis(eta, levels, 8.0))
+    rows_b, basis_b, vec_b = eigenstates(big, 150, 299)
+    assert basis_s.dim == basis_b.dim > small.basis_size
+    assert np.array_equal(small.parity[rows_s], big.parity[rows_b])
+    overlaps = np.abs(np.sum(vec_s * vec_b, axis=1))
+    assert overlaps.min() > 1 - 1e-8
+    with pytest.raises(ValueError, match="basis"):
+        eigenstates(big, 150, 299, basis=spectrum_basis(eta, levels, 1.25))
+
+
 def test_horizontal_levels_complete_at_the_top():
     """Regression: a horizontal level of one parity above that block's last interpolated level is still counted."""
     spec = solve_spectrum("1", 10.0, 200, basis_factor=1.5)

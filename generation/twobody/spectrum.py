@@ -316,8 +316,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         raise ParameterError(f"seed = {seed!r}: must be an integer in [0, 2**32)")
     check_spectrum_size(n_levels, float(basis_factor), parity, extrapolate=bool(extrapolate) and g != 0.0,
                         scheme=scheme)
-    per_parity = 2 if len(codes) == 1 else 1
-    basis = basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
+    basis = spectrum_basis(eta, n_levels, basis_factor, len(codes))
     if scheme == "effective" and extrapolate and g != 0.0:
         return _solve_effective(basis, g, n_levels, codes, method, client)
     blocks = {c: BlockHamiltonian(basis.block(c), g) for c in (0, 1)}
@@ -520,15 +519,31 @@ def resolve_degeneracies(energy: np.ndarray, vectors: np.ndarray, q: np.ndarray,
     return vectors
 
 
-def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = "auto", seed: int = 0):
-    """Eigenvectors of levels ``level_lo..level_hi`` (inclusive, 1-based) in the basis of ``spectrum``.
+def spectrum_basis(eta: float, n_levels: int, basis_factor: float, parities: int = 2) -> Basis:
+    """The basis :func:`solve_spectrum` diagonalises for ``n_levels`` levels: ``basis_factor`` states per level wanted
+    (per block when one parity is asked for, ``parities = 1``), at least ``MIN_BASIS`` states.
+    """
+    per_parity = 2 if parities == 1 else 1
+    return basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
+
+
+def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = "auto", seed: int = 0,
+                basis: Basis | None = None):
+    """Eigenvectors of levels ``level_lo..level_hi`` (inclusive, 1-based) of ``spectrum``.
+
+    The vectors are those of the raw Hamiltonian in ``basis`` (default: the spectrum's own basis; a larger one, e.g.
+    :func:`spectrum_basis` with more states per level, gives better converged vectors for levels whose energies a
+    smaller basis already converges). Level ``l`` of parity ``c`` is the ``k``-th eigenvector of block ``c``,
+    ``k = spectrum.block_index``: within one parity block the k-th raw eigenvalue decreases monotonically to the
+    k-th exact one as the basis grows (Cauchy interlacing), so the index names the same state in every basis.
 
     Inside an exactly degenerate eigenspace the vectors are made canonical by :func:`resolve_degeneracies`
     (the eigenspace is always solved whole, also where it straddles the window's edge).
 
     Returns ``(rows, basis, vectors)``: ``rows`` indexes into ``spectrum`` (ascending level), ``basis`` the
     full-parity basis (``Basis``), and ``vectors`` (k, dim) float64 coefficients on that basis (zero on the other
-    parity's states). Raises ValueError if the window is not inside the spectrum's levels.
+    parity's states). Raises ValueError if the window is not inside the spectrum's levels, ``ParameterError`` if
+    ``basis`` is smaller than the spectrum's or of another mass ratio.
     """
     n = len(spectrum)
     if not (1 <= level_lo <= level_hi <= n):
@@ -536,7 +551,11 @@ def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = 
             f"level window = [{level_lo}, {level_hi}]: must satisfy 1 <= lo <= hi <= {n} (the levels computed "
             f"and checked for convergence; ask for more levels)"
         )
-    basis = basis_by_count(spectrum.eta, spectrum.basis_size)
+    if basis is None:
+        basis = basis_by_count(spectrum.eta, spectrum.basis_size)
+    elif basis.dim < spectrum.basis_size or basis.eta != spectrum.eta:
+        raise ParameterError(f"basis: {basis.dim} states at eta = {basis.eta}; the vectors need at least the "
+                             f"spectrum's {spectrum.basis_size} states at eta = {spectrum.eta}")
     rows = np.flatnonzero((spectrum.level >= level_lo) & (spectrum.level <= level_hi))
     vectors = np.zeros((rows.size, basis.dim))
     for c, (k_lo, k_hi) in block_index_range(spectrum, level_lo, level_hi).items():
@@ -564,5 +583,5 @@ def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, me
         pad *= 2
 
 
-__all__ = ["Spectrum", "solve_spectrum", "SCHEMES", "eigenstates", "near_exact", "resolve_degeneracies",
+__all__ = ["Spectrum", "solve_spectrum", "spectrum_basis", "SCHEMES", "eigenstates", "near_exact", "resolve_degeneracies",
            "degenerate_groups", "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
