@@ -152,23 +152,24 @@ def training_etas(models: dict) -> tuple:
 
 
 def subsample(data, n: int | None, seed: int = 0):
-    """``data`` (``TwobodyData``) restricted to ``n`` rows drawn without replacement with
-    ``numpy.random.default_rng(seed)``, kept in their published order (all rows when ``n`` is None or larger).
+    """``(data restricted, kept positions)``: ``n`` rows of ``data`` (``TwobodyData``) drawn without replacement
+    with ``numpy.random.default_rng(seed)``, kept in their published order (all rows when ``n`` is None or larger).
     """
     import dataclasses
 
     if n is None or n >= len(data):
-        return data
+        return data, np.arange(len(data))
     keep = np.sort(np.random.default_rng(seed).choice(len(data), size=int(n), replace=False))
     idx = torch.from_numpy(keep)
     return dataclasses.replace(data, **{f.name: getattr(data, f.name)[idx] for f in dataclasses.fields(data)
-                                        if f.name != "rows"}, rows=np.asarray(data.rows)[keep])
+                                        if f.name != "rows"}, rows=np.asarray(data.rows)[keep]), keep
 
 
 def load_states(ctx, etas):
     """Every split of the nets' training dataset (``ctx.resources.model_role(..., shipped=True)``: the shipped
     checkpoints' ``twobody-shipped`` at mini and paper) restricted to ``etas``: ``(test, bank)`` — the test split
-    (``TwobodyData``) and a ``PartnerBank`` of all loaded states.
+    (``TwobodyData``) and a ``PartnerBank`` of all loaded states (the test states are its rows
+    ``bank.rows_of["test"]``).
     """
     from modeling.attacks import PartnerBank
     from modeling.data import load_twobody
@@ -177,7 +178,7 @@ def load_states(ctx, etas):
     data = load_twobody(repo, None, etas, source=ctx.resources.source)
     if "test" not in data or len(data["test"]) == 0:
         raise ParameterError(f"dataset {repo}: no test rows with eta in {etas}")
-    return data["test"], PartnerBank.from_parts(data.values())
+    return data["test"], PartnerBank.from_parts(data)
 
 
 # -- figures ------------------------------------------------------------------------------------------------------
@@ -254,13 +255,13 @@ def run(ctx) -> dict:
     models = {net: ctx.resources.model(kind, shipped=True) for net, kind in NETS.items()}
     etas = training_etas(models)
     test, bank = load_states(ctx, etas)
-    test = subsample(test, p.get("max_states"))
+    test, keep = subsample(test, p.get("max_states"))
     for net, m in models.items():
         if m.image_size != test.image_size:
             raise ValueError(f"{net} net takes {m.image_size} x {m.image_size} images, the dataset has "
                              f"{test.image_size} x {test.image_size}")
     attacks = {"fgsm": FGSM(), "pgd": PGD(steps=int(p["pgd_steps"]), seed=0), "quantum": QuantumPerturbation(bank)}
-    partners = bank.partners(test.psi)
+    partners = bank.partners(index=bank.rows_of["test"][keep])
     labels = test.label
 
     clean_pred = {net: predict(m, test.images, bs) for net, m in models.items()}

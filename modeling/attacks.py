@@ -22,8 +22,6 @@ eval mode (dropout off; the previous mode is restored) and never touch the param
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -209,10 +207,6 @@ def quantum_perturbation(psi: torch.Tensor, phi: torch.Tensor, eps) -> torch.Ten
     return mixed * (n_psi / grid_norm(mixed))
 
 
-def _fingerprint(a: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(a, dtype=np.float32).tobytes(), digest_size=16).digest()
-
-
 class PartnerBank:
     """The states that can serve as quantum-perturbation partners, with the pairing rule.
 
@@ -240,7 +234,6 @@ class PartnerBank:
         for name, v in (("label", self.label), ("level", self.level), ("eta", self.eta), ("g", self.g)):
             if v.shape[0] != m:
                 raise ParameterError(f"{name}: {v.shape[0]} values for {m} states")
-        self._index: dict[bytes, int] | None = None
         self.rows_of: dict = {}
 
     @classmethod
@@ -284,31 +277,18 @@ class PartnerBank:
             out[i] = ok[np.lexsort(keys)[0]]
         return out
 
-    def index_of(self, psi) -> np.ndarray:
-        """Bank index of each wavefunction in ``psi`` (B, P, P), found by its exact values (float32 bytes);
-        ``ValueError`` for a state that is not in the bank.
-        """
-        if self._index is None:
-            arr = self.psi.detach().cpu().numpy()
-            self._index = {}
-            for k in range(arr.shape[0]):
-                self._index.setdefault(_fingerprint(arr[k]), k)
-        arr = torch.as_tensor(psi).detach().cpu().numpy()
-        out = np.empty(arr.shape[0], dtype=np.int64)
-        for i in range(arr.shape[0]):
-            k = self._index.get(_fingerprint(arr[i]))
-            if k is None:
-                raise ValueError(f"psi[{i}]: not a state of the partner bank (the quantum perturbation finds each "
-                                 "state's partner by its exact values; build the bank from the same dataset rows "
-                                 "or pass partners=...)")
-            out[i] = k
-        return out
+    def rows(self, index) -> np.ndarray:
+        """``index`` as bank rows (B,) int64, checked to lie in the bank (:class:`ParameterError` otherwise)."""
+        idx = np.asarray(index, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise ParameterError(f"index: bank rows must lie in [0, {len(self) - 1}], got {idx.min()}..{idx.max()}")
+        return idx
 
-    def partners(self, psi=None, *, index=None) -> torch.Tensor:
+    def partners(self, *, index) -> torch.Tensor:
         """The partner wavefunctions (B, P, P) of the bank's states ``index`` (bank rows, e.g. from
-        :attr:`rows_of`), or of states ``psi`` found in the bank by their values.
+        :attr:`rows_of`: a state's identity is its row, never its values).
         """
-        idx = self.index_of(psi) if index is None else np.asarray(index, dtype=np.int64).reshape(-1)
+        idx = self.rows(index)
         pidx = self.partner_index(self.label[idx], self.level[idx], self.eta[idx], self.g[idx])
         return self.psi[torch.as_tensor(pidx)]
 
@@ -317,14 +297,14 @@ class QuantumPerturbation:
     """Eq. 18 as an attack ``attack(model, x, y, eps) -> x_adv`` on **wavefunctions** ``x = psi`` (B, P, P).
 
     Parameters:
-        bank: :class:`PartnerBank` holding ``psi`` and the candidate partners (each ``psi`` is looked up in it by
-            its values, and its partner chosen by the bank's rule).
+        bank: :class:`PartnerBank` holding the states and the candidate partners (each state's partner chosen by
+            the bank's rule).
 
     ``__call__(model, x, y, eps, partners=None, index=None)``: ``model`` is unused (the perturbation does not look
-    at the network; it is there for the common convention); ``index`` (B,): the bank rows of the states ``x`` (their
-    identity, e.g. ``bank.rows_of[split]``; None: each state is looked up by its values); ``y`` (B,) is checked
-    against the bank's labels (pass None to skip); ``partners`` (B, P, P) overrides the bank's choice. Returns ``psi'`` (B, P, P); classify it with
-    ``model(density_images(psi'))``.
+    at the network; it is there for the common convention); ``index`` (B,): the bank rows of the states ``x``
+    (their identity, e.g. ``bank.rows_of[split]``); ``y`` (B,) is checked against the bank's labels (pass None to
+    skip); ``partners`` (B, P, P) gives the partners instead. One of ``index`` and ``partners`` is required.
+    Returns ``psi'`` (B, P, P); classify it with ``model(density_images(psi'))``.
     """
 
     name = "quantum"
@@ -335,7 +315,10 @@ class QuantumPerturbation:
     def __call__(self, model, x, y, eps, partners=None, index=None):
         psi = torch.as_tensor(x)
         if partners is None:
-            idx = self.bank.index_of(psi) if index is None else np.asarray(index, dtype=np.int64).reshape(-1)
+            if index is None:
+                raise ParameterError("index: the bank rows of the states x are required (e.g. bank.rows_of[split]), "
+                                     "or pass partners=")
+            idx = self.bank.rows(index)
             if idx.shape[0] != psi.shape[0]:
                 raise ParameterError(f"index: {idx.shape[0]} bank rows for {psi.shape[0]} states")
             if y is not None:

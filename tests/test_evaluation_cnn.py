@@ -85,13 +85,15 @@ def test_robustness_subsample_keeps_rows_aligned():
     data = TwobodyData(psi=psi, images=psi + 100, label=torch.arange(n) % 2, eta=torch.arange(n) / 10.0,
                        g=torch.full((n,), 100.0), level=torch.arange(n) + 200, parity=torch.arange(n) % 2,
                        rows=np.arange(n) + 1000)
-    sub = robustness.subsample(data, 4, seed=0)
+    sub, kept = robustness.subsample(data, 4, seed=0)
     keep = np.sort(np.random.default_rng(0).choice(n, size=4, replace=False))
-    assert len(sub) == 4 and sub.rows.tolist() == (keep + 1000).tolist()
+    assert len(sub) == 4 and sub.rows.tolist() == (keep + 1000).tolist() and kept.tolist() == keep.tolist()
     # every field follows the same rows, in published order
     assert sub.psi[:, 0, 0].tolist() == keep.tolist() and sub.images[:, 0, 0].tolist() == (keep + 100).tolist()
     assert sub.level.tolist() == (keep + 200).tolist() and sub.label.tolist() == (keep % 2).tolist()
-    assert robustness.subsample(data, None) is data and robustness.subsample(data, 50) is data
+    for n_keep in (None, 50):
+        whole, kept = robustness.subsample(data, n_keep)
+        assert whole is data and kept.tolist() == list(range(n))
 
 
 def test_image_size_mismatch_is_a_clear_error(eval_resources):

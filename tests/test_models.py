@@ -228,24 +228,23 @@ def test_partner_bank_pairs_the_other_class_at_the_nearest_level(twobody):
     for i in range(len(small)):
         other = small.label != small.label[i]
         assert abs(small.level[j[i]] - small.level[i]) == np.min(np.abs(small.level[other] - small.level[i]))
-    # the attack finds each psi's partner by its values; same numbers as the explicit formula
-    attack = QuantumPerturbation(bank)
-    out = attack(None, tr.psi, tr.label, 0.25)
-    partners = bank.psi[torch.as_tensor(bank.partner_index(tr.label, tr.level, tr.eta, tr.g))]
-    assert torch.equal(out, quantum_perturbation(tr.psi, partners, 0.25))
-    assert torch.equal(attack(None, tr.psi, tr.label, 0.0), tr.psi)
-    # the same bank built from the named splits knows each split's rows: partners by row identity, same numbers
+    # the bank built from the named splits knows each split's rows: a state's identity is its row, and the attack
+    # gives the explicit formula's numbers with the partners the rule picks
     named = PartnerBank.from_parts({s: twobody[s] for s in ("train", "validation", "test")})
     for s in ("train", "validation", "test"):
         assert torch.equal(named.psi[named.rows_of[s]], twobody[s].psi)
-    assert torch.equal(QuantumPerturbation(named)(None, tr.psi, tr.label, 0.25, index=named.rows_of["train"]), out)
+    partners = named.psi[torch.as_tensor(named.partner_index(tr.label, tr.level, tr.eta, tr.g))]
+    attack = QuantumPerturbation(named)
+    out = attack(None, tr.psi, tr.label, 0.25, index=named.rows_of["train"])
+    assert torch.equal(out, quantum_perturbation(tr.psi, partners, 0.25))
+    assert torch.equal(attack(None, tr.psi, tr.label, 0.0, index=named.rows_of["train"]), tr.psi)
     assert torch.equal(named.partners(index=named.rows_of["train"]), partners)
     with pytest.raises(ValueError, match="the bank records label"):
-        QuantumPerturbation(named)(None, tr.psi, 1 - tr.label, 0.1, index=named.rows_of["train"])
-    with pytest.raises(ValueError, match="not a state of the partner bank"):
-        attack(None, tr.psi + 1.0, tr.label, 0.1)
-    with pytest.raises(ValueError, match="the bank records label"):
-        attack(None, tr.psi, 1 - tr.label, 0.1)
+        attack(None, tr.psi, 1 - tr.label, 0.1, index=named.rows_of["train"])
+    with pytest.raises(ValueError, match="index: the bank rows of the states x are required"):
+        attack(None, tr.psi, tr.label, 0.1)
+    with pytest.raises(ValueError, match=r"index: bank rows must lie in \[0, "):
+        named.partners(index=[len(named)])
     one_class = PartnerBank(tr.psi[tr.label == 0], tr.label[tr.label == 0], tr.level[tr.label == 0])
     with pytest.raises(ValueError, match="no partner"):
         one_class.partner_index([0], [12])
