@@ -13,8 +13,10 @@ one cell in p (contraction by 3), so the Ulam matrix is exact, each column havin
 measure ``mu_nat`` with ``L mu_nat = gamma mu_nat``; analytically ``gamma = (2 + R)/3`` and ``mu_nat`` is uniform in q
 times the ternary cascade in p with weights ``(1, R, 1)/(2 + R)`` (the q-marginal is uniform because every q-cell
 receives one third of each of its three preimages; the p-digit d of the image is the third k of the preimage).
-Ketzmerick and coworkers (arXiv:1907.12870) show that the longest-lived resonance's LR / Husimi representation
-converges to ``mu_nat`` as ``N -> infinity`` (hbar = 1/(2 pi N)).
+Ketzmerick and coworkers (arXiv:1907.12870): resonance states whose decay rate is the natural one (``|z|^2`` near
+``gamma``) converge to ``mu_nat`` as ``N -> infinity`` (hbar = 1/(2 pi N)); the tests confirm it for the Husimi of
+the right vectors. The longest-lived resonances (``|z|^2`` = 0.84-0.95 > ``gamma`` at R = 0.2) are other
+conditionally invariant states and do not approach ``mu_nat`` at the N measured (``docs/tribaker.md`` §11).
 """
 
 from __future__ import annotations
