@@ -1,4 +1,5 @@
-"""Behaviour fingerprint of a tiny generate -> publish -> train chain, for refactors that must change nothing.
+"""Behaviour fingerprint of a tiny generate -> publish -> train -> evaluate chain, for refactors that must change
+nothing.
 
 Both systems: a tiny store is generated (in-process sweep), published (with a held-out parameter, so the holdout
 split and its card text are covered) and trained on (density-cnn-adv with FGSM + quantum samples and augmentation,
@@ -9,7 +10,9 @@ and quantum-net; 1 thread, fixed seed). The fingerprint records
   sha256 of every shard's decoded table content (values, not bytes, so a change of the writer is told apart from a
   change of the data);
 * the training: the log's per-step losses and per-epoch metrics, the final metrics, the best epoch, the checkpoint's
-  meta (description, training settings) and per weight tensor its sum and L2 norm.
+  meta (description, training settings) and per weight tensor its sum and L2 norm;
+* the evaluation: every metric of a physics experiment (level statistics) and a training one (tribaker subsets)
+  run at the ``tiny`` preset on the chain's repos (:data:`EVALUATED`).
 
 The provenance written into a store (package version, git commit) is pinned, since the commit changes with every
 commit and is printed in the card. The store and the repo are compared exactly (they are byte-identical by
@@ -114,12 +117,34 @@ def _chain(root: Path) -> dict:
             result = train(model, "mini", dataset, seed=3, log_path=root / f"{model}.json", save=False,
                            progress=False, source="local", **kw)
             out[model] = _train_fingerprint(result)
+        out["evaluate"] = _evaluate_fingerprint(root)
     finally:
         torch.set_num_threads(before)
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
-TRAINED = ("density-cnn-adv", "quantum-net")
+EVALUATED = ("level-statistics", "tribaker-subsets")
+"""The experiments of the chain's last link: one physics-only, one that trains (seeded) on the tiny repos."""
+
+
+def _evaluate_fingerprint(root: Path) -> dict:
+    """Every metric value of the tiny run of :data:`EVALUATED` on the chain's repos (what the report prints)."""
+    from evaluation.resources import Resources
+    from evaluation.runner import evaluate
+
+    resources = Resources("tiny", build=False, progress=False, source="local", runs_dir=root / "runs",
+                          datasets={"twobody": TB_ID, "twobody-fine": TB_ID, "tribaker": TRI_ID},
+                          train_overrides={"epochs": 1, "batch_size": 8, "grid_size": 8})
+    doc = evaluate("tiny", list(EVALUATED), out=root / "reports", resources=resources, progress=False)
+    out = {}
+    for name in EVALUATED:
+        entry = doc["experiments"][name]
+        assert entry["status"] == "ok", entry.get("error")
+        out[name] = {k: (v["value"] if isinstance(v, dict) else v) for k, v in sorted(entry["metrics"].items())}
+    return out
+
+
+TRAINED = ("density-cnn-adv", "quantum-net", "evaluate")
 
 
 def _diff(a, b, path="", rtol=0.0) -> list[str]:
