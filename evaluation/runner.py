@@ -6,7 +6,8 @@
      "experiments": {NAME: {"title", "status": "ok" | "failed" | "missing", "seconds", "params", "metrics",
                             "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?}}}
 
-Every run merges: the experiments it finishes replace theirs in the existing ``results.json``, the others are kept
+Every run merges: the experiments it finishes replace theirs in the ``results.json`` on disk at that moment (under a
+short lock, so two runs into one folder keep each other's experiments), the others are kept
 (a run of all experiments interrupted half-way loses nothing). While a run is going, ``meta.complete`` is false and
 ``meta.pending`` lists what has not run yet; it becomes true when the run ends. ``report.md`` is rewritten with
 ``results.json``, so the two always agree. The last *complete* file found
@@ -73,6 +74,27 @@ def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def _merge_entry(folder: Path, doc: dict, name: str, entry: dict, order: list[str], targets, shown) -> dict:
+    """Write ``entry`` into ``results.json`` as it is on disk now (another run into the same folder may have
+    finished other experiments since this one started: theirs are kept), under a short lock; the report is
+    rendered from the merged document. Returns it (and updates ``doc["experiments"]`` to it).
+    """
+    from qchaos.atomic import writer_lock
+
+    path = folder / "results.json"
+    with writer_lock(path, "out", wait=True):
+        on_disk = _read_json(path)
+        if isinstance(on_disk, dict) and isinstance(on_disk.get("experiments"), dict):
+            doc["experiments"] = {**on_disk["experiments"], **{k: v for k, v in doc["experiments"].items()
+                                                              if k not in on_disk["experiments"]}}
+        doc["experiments"][name] = entry
+        doc["experiments"] = {k: doc["experiments"][k] for k in order if k in doc["experiments"]}
+        results = to_jsonable(doc)
+        write_json(path, results)
+        _write_text(folder / "report.md", render_report(results, targets, shown))  # always matches results.json
+    return results
 
 
 def write_report(folder, previous: dict | None = None, targets: dict | None = None) -> Path:
@@ -162,13 +184,9 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
             failed.append(name)
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         entry["figures"], entry["data"] = ctx.figures, ctx.data
-        doc["experiments"][name] = entry
-        doc["experiments"] = {k: doc["experiments"][k] for k in order if k in doc["experiments"]}
         doc["meta"] = {**_meta(static_meta, time.perf_counter() - start), "complete": i == len(selected),
                        "pending": selected[i:]}
-        results = to_jsonable(doc)
-        write_json(folder / "results.json", results)
-        _write_text(folder / "report.md", render_report(results, targets, shown))  # always matches results.json
+        results = _merge_entry(folder, doc, name, entry, order, targets, shown)
         if progress:
             verdict = "done" if entry["status"] == "ok" else entry["status"].upper()
             print(f"[{i}/{len(selected)}] {name}: {verdict} in {entry['seconds']:.1f} s", flush=True)

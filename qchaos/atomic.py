@@ -30,11 +30,12 @@ def _sibling(path: Path, tag: str) -> Path:
 
 
 @contextlib.contextmanager
-def writer_lock(path: str | Path, what: str = "path") -> Iterator[Path]:
+def writer_lock(path: str | Path, what: str = "path", wait: bool = False) -> Iterator[Path]:
     """Hold the exclusive writer lock of ``path`` (a file ``.<name>.lock`` beside it) for the ``with`` block.
 
     Raises :class:`EnvironmentFault` at once if another process holds it (``what`` names the parameter in the
-    message, e.g. ``"out"``). The lock file is removed when the block ends (while still locked), so a finished run
+    message, e.g. ``"out"``); with ``wait``, blocks until it is free instead (for short critical sections, such as
+    merging one entry into a shared results file). The lock file is removed when the block ends (while still locked), so a finished run
     leaves nothing beside ``path``; a writer that locked a file just removed this way sees that the path no longer
     names its file and locks the new one instead. A killed writer's lock dies with it; its file (if left) is reused.
     """
@@ -52,7 +53,7 @@ def writer_lock(path: str | Path, what: str = "path") -> Iterator[Path]:
         except OSError as exc:
             raise EnvironmentFault(f"{what} = {path}: cannot create its lock file ({exc})") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)

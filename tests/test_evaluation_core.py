@@ -162,6 +162,25 @@ def test_runner_writes_results_report_and_keeps_previous(tmp_path, fake_registry
     assert "alpha ran with y = 5" in (folder / "report.md").read_text()
 
 
+def test_two_runs_into_one_folder_keep_each_others_experiments(tmp_path, fake_registry, monkeypatch):
+    """A run that started before another run finished an experiment does not drop it when it writes (the results
+    are merged into the file on disk, not overwritten with the document read at the start)."""
+    res = Resources("tiny", build=False, datasets={})
+    run_alpha = fake_registry["alpha"].run
+
+    def alpha_while_beta_finishes(ctx):  # a second run finishes beta while alpha is running
+        monkeypatch.setattr(fake_registry["beta"], "run", lambda c: {"metrics": {"x": 1.0}, "summary": "beta ok"})
+        runner.evaluate("tiny", ["beta"], out=tmp_path, resources=res, progress=False)
+        return run_alpha(ctx)
+
+    monkeypatch.setattr(fake_registry["alpha"], "run", alpha_while_beta_finishes)
+    runner.evaluate("tiny", ["alpha"], out=tmp_path, resources=res, progress=False)
+    saved = json.loads((tmp_path / "tiny" / "results.json").read_text())
+    assert {k: v["status"] for k, v in saved["experiments"].items()} == {"alpha": "ok", "beta": "ok"}
+    assert "beta ok" in (tmp_path / "tiny" / "report.md").read_text()
+    assert not list((tmp_path / "tiny").glob(".*.lock"))  # the merge lock is gone once the runs end
+
+
 def test_runner_resume_keeps_finished_experiments(tmp_path, fake_registry, monkeypatch):
     res = Resources("tiny", build=False, datasets={})
     runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)  # alpha ok, beta failed
