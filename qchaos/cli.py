@@ -419,6 +419,28 @@ def _cmd_verify(args) -> int:
 
 
 # -- flags that do not apply -----------------------------------------------------------------------------------------
+_SETTING_FLAGS = {"etas": ("--eta", "eta"), "augment": ("--augment", "augment"),
+                  "grid_size": ("--grid-size", "grid_size"), "arch": ("--arch", "arch"), "reflectivity": ("--R", "R"),
+                  "max_N": ("--max-N", "max_N")}
+"""``TrainSettings`` field -> (its ``qchaos train`` flag, the argparse attribute), for the settings that belong to
+one system's models (``modeling.systems.TRAINING[system].settings``)."""
+
+
+def _refuse_other_kinds_flags(args) -> None:
+    """Refuse the training flags of another system's models, naming the model kinds that take them."""
+    from modeling.kinds import KINDS
+    from modeling.systems import foreign_settings
+
+    foreign = foreign_settings(KINDS[args.model].system)
+    given = [(field, flag) for field, (flag, attr) in _SETTING_FLAGS.items()
+             if field in foreign and getattr(args, attr, None) not in (None, False)]
+    if given:
+        fields_ = {field for field, _ in given}
+        takers = [k for k in KINDS.values() if not fields_ & set(foreign_settings(k.system))]
+        raise CLIError(f"{', '.join(flag for _, flag in given)}: only for {', '.join(k.name for k in takers)} "
+                       f"({takers[0].system} data), not {args.model}")
+
+
 def _check_applies(args) -> None:
     """:class:`CLIError` for a flag given with a command or model it does not apply to (it would be ignored)."""
     command = getattr(args, "command", None)
@@ -426,16 +448,8 @@ def _check_applies(args) -> None:
         where = "--scheduler" if args.scheduler else "--scheduler-file"
         raise CLIError(f"--workers = {args.workers}: does not apply with {where} (the scheduler's workers compute the "
                        "points); give one of them")
-    if command == "train" and args.model in ("density-cnn", "density-cnn-adv"):
-        given = [flag for flag, value in (("--grid-size", args.grid_size), ("--arch", args.arch),
-                                          ("--R", args.R), ("--max-N", args.max_N)) if value is not None]
-        if given:
-            raise CLIError(f"{', '.join(given)}: only for quantum-net (tribaker data), not {args.model}")
-    if command == "train" and args.model == "quantum-net":
-        given = [flag for flag, value in (("--eta", args.eta), ("--augment", args.augment or None))
-                 if value is not None]
-        if given:
-            raise CLIError(f"{', '.join(given)}: only for the density models (two-atom data), not quantum-net")
+    if command == "train":
+        _refuse_other_kinds_flags(args)
     if command == "evaluate" and args.list:
         given = [flag for flag, value in (("NAME", args.names), ("--resume", args.resume),
                                           ("--no-build", args.no_build)) if value]
