@@ -15,8 +15,8 @@ times the ternary cascade in p with weights ``(1, R, 1)/(2 + R)`` (the q-margina
 receives one third of each of its three preimages; the p-digit d of the image is the third k of the preimage).
 Ketzmerick and coworkers (arXiv:1907.12870): resonance states whose decay rate is the natural one (``|z|^2`` near
 ``gamma``) converge to ``mu_nat`` as ``N -> infinity`` (hbar = 1/(2 pi N)); the tests confirm it for the Husimi of
-the right vectors. The longest-lived resonances (``|z|^2`` = 0.84-0.95 > ``gamma`` at R = 0.2) are other
-conditionally invariant states and do not approach ``mu_nat`` at the N measured (``docs/tribaker.md`` §11).
+the right vectors. The longest-lived resonances (``|z|^2`` = 0.84-0.95 > ``gamma`` at R = 0.2) approach the invariant
+measure only slowly (their LR: JS ~ N^-0.09 up to N = 6000; ``docs/tribaker.md`` §11).
 """
 
 from __future__ import annotations
