@@ -160,8 +160,11 @@ def render_report(results: dict, targets: dict, previous: dict | None = None) ->
 
     for name, exp in results.get("experiments", {}).items():
         lines += [f"## {exp.get('title', name)}", ""]
+        run = exp.get("run") or {}
         lines.append(f"`qchaos evaluate {name} --preset {preset}` — {_fmt(exp.get('seconds'))} s"
-                     + (f", status **{exp.get('status')}**" if exp.get("status", "ok") != "ok" else "") + ".")
+                     + (f", status **{exp.get('status')}**" if exp.get("status", "ok") != "ok" else "")
+                     + (f" (git {str(run.get('git_commit') or '?')[:10]}, finished {run.get('finished', '?')})"
+                        if run else "") + ".")
         lines.append("")
         if exp.get("error"):
             lines += ["```", str(exp["error"]).strip(), "```", ""]

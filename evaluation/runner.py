@@ -4,7 +4,8 @@
 
     {"format", "preset", "meta": {version, git_commit, torch, threads, machine, finished, seconds},
      "experiments": {NAME: {"title", "status": "ok" | "failed" | "missing", "seconds", "params", "metrics",
-                            "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?}}}
+                            "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?,
+                            "run": {git_commit, version, finished}}}}
 
 Every run merges: the experiments it finishes replace theirs in the ``results.json`` on disk at that moment (under a
 short lock, so two runs into one folder keep each other's experiments), the others are kept
@@ -183,6 +184,9 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
                          metrics={}, summary="")
             failed.append(name)
         entry["seconds"] = round(time.perf_counter() - t0, 2)
+        # each entry says which code and when: a report merged over several sittings mixes runs
+        entry["run"] = {"git_commit": static_meta.get("git_commit"), "version": static_meta.get("version"),
+                        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         entry["figures"], entry["data"] = ctx.figures, ctx.data
         doc["meta"] = {**_meta(static_meta, time.perf_counter() - start), "complete": i == len(selected),
                        "pending": selected[i:]}

@@ -148,7 +148,9 @@ def test_runner_writes_results_report_and_keeps_previous(tmp_path, fake_registry
     assert (folder / "alpha.png").stat().st_size > 1000
     assert (folder / "alpha.csv").read_text().splitlines() == ["x,y", "0,0", "1,2"]
     assert beta["status"] == "failed" and "RuntimeError: boom" in beta["error"]
+    assert set(alpha["run"]) == {"git_commit", "version", "finished"}  # per entry: a merged report mixes runs
     text = (folder / "report.md").read_text()
+    assert f"(git {str(alpha['run']['git_commit'])[:10]}, finished {alpha['run']['finished']})" in text
     assert "![a line](alpha.png)" in text and "RuntimeError: boom" in text
 
     # a second run of one experiment with other params keeps the other entry and shows the previous value
