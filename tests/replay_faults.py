@@ -44,7 +44,9 @@ version complete, nothing served silently wrong, no previously complete data los
 * **A**: survived: nothing lost, nothing served wrong, and the state was consistent or the plain rerun restored
   the reference exactly (no stray files left);
 * **B**: detected or refused, but manual action is needed (the rerun fails or is refused, a traceback instead of a
-  clear error) or an inconsistency is left (stray files, the disk left full, files not identical); no data lost;
+  clear error; for a full disk, an error that does not name the store, repo or checkpoint it could not write) or an
+  inconsistency is left (stray files, the disk left full, files not identical, a report that disagrees with the
+  results it shows); no data lost;
 * **C**: data lost, or data silently wrong (served without an error by a loader, published, or certified).
 
 Everything runs in the scratch folder ``--work`` (recreated; ``QCHAOS_HUB`` per case, ``HF_HUB_OFFLINE=1``,
@@ -418,10 +420,12 @@ def error_line(out: str) -> str:
     return ("TRACEBACK " if "Traceback" in out else "") + text
 
 
-def clear(run: Run) -> bool:
-    """A failure that ends in one ``qchaos: ...`` line, no traceback."""
+def clear(run: Run, about: Path | None = None) -> bool:
+    """A failure that ends in one ``qchaos: ...`` line, no traceback (and, with ``about``, that names that path: a
+    full disk must say which store, repo or checkpoint it could not write)."""
     return run.rc not in (0, None) and "Traceback" not in run.out and bool(re.search(r"^qchaos[\w -]*: ", run.out,
-                                                                                       re.M))
+                                                                                       re.M)) \
+        and (about is None or str(about) in error_line(run.out) or str(about) in run.out.split("qchaos:")[-1])
 
 
 # -- checks in children (the orchestrating process never opens a store, a dataset or a model itself) ----------------
@@ -1477,11 +1481,11 @@ def group_4(ctx: Ctx):
         restored = run3.rc == 0 and tree(path) == R["ref12"] and not strays(path)
         notes1.append("after freeing space the rerun gave the reference" if restored else
                       f"rerun after freeing space rc={run3.rc}: {diff(tree(path), R['ref12'])}")
-        cls = "C" if damaged or not same else ("A" if clear(run) and restored and not strays(path) else "B")
+        cls = "C" if damaged or not same else ("A" if clear(run, path) and restored and not strays(path) else "B")
         yield Case("4", "sweep", "12-point sweep into a tmpfs of half its size; free space, rerun", cls,
                    "; ".join(notes1), t_sweep)
         cls2 = "C" if not kept or any(v == "damaged" for v in status2.values()) else \
-            ("A" if clear(run2) and restored else "B")
+            ("A" if clear(run2, path) and restored else "B")
         yield Case("4", "sweep-rerun-full", "rerun of the sweep on the full disk", cls2, "; ".join(notes2),
                    time.perf_counter() - t0)
     # 4.3 / 4.4: publish the 12-point store into an empty hub where only the 6-point repo fits; then the 6-point one
@@ -1494,7 +1498,7 @@ def group_4(ctx: Ctx):
         notes = [f"rc={run.rc}: {error_line(run.out)[:170]}", f"repo {'absent' if not dest.exists() else 'PRESENT'}",
                  f"strays {strays(dest)}", f"disk {used_kib()} of {size} KiB used after the failure"]
         leaked = used_kib() > 64 or strays(dest)
-        cls = "B" if leaked or not clear(run) or dest.exists() else "A"
+        cls = "B" if leaked or not clear(run, dest) or dest.exists() else "A"
         yield Case("4", "publish12", "publish a 12-point store into a hub where it does not fit", cls,
                    "; ".join(notes), time.perf_counter() - t0)
         t0 = time.perf_counter()
@@ -1519,7 +1523,7 @@ def group_4(ctx: Ctx):
         rerun = cli(ctx, pub(ctx.refs / "ref0.zarr"), hub=hub, tag="4-republish-rerun")
         ok = rerun.rc == 0 and tree(dest) == R["repo_new"] and not strays(dest)
         notes.append("after freeing space the rerun gave the reference" if ok else f"rerun rc={rerun.rc}")
-        cls = "C" if not intact else ("A" if run.rc == 0 or (clear(run) and not leaked and ok) else "B")
+        cls = "C" if not intact else ("A" if run.rc == 0 or (clear(run, dest) and not leaked and ok) else "B")
         yield Case("4", "republish", "republish an existing repo that fits once but not twice", cls,
                    "; ".join(notes), time.perf_counter() - t0)
     # 4.6: train over an existing checkpoint in a nearly full hub
@@ -1541,7 +1545,7 @@ def group_4(ctx: Ctx):
         rerun = cli(ctx, train_args(log), hub=hub, tag="4-train-rerun")
         ok = rerun.rc == 0 and tree(ckpt) == R["ckpt_new"] and not strays(ckpt)
         notes.append("after freeing space the rerun gave the reference" if ok else f"rerun rc={rerun.rc}")
-        cls = "C" if not intact else ("A" if clear(run) and ok and not strays(ckpt) else "B")
+        cls = "C" if not intact else ("A" if clear(run, ckpt) and ok and not strays(ckpt) else "B")
         yield Case("4", "train", "train over an existing checkpoint in a nearly full hub; free space, rerun", cls,
                    "; ".join(notes), time.perf_counter() - t0)
 
