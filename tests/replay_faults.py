@@ -1065,7 +1065,10 @@ def group_1d(ctx: Ctx):
         notes = [("killed" if run.killed else f"kill did not fire (rc {run.rc})"),
                  f"after the kill: results {s['runs']} complete={s['complete']} pending={s['pending']}, "
                  f"report consistent={s['report_consistent']}, previous {s['previous']}"]
-        lost = s["runs"] != expect or s["previous"] != last_complete
+        # the last complete run survives as results.json (when the killed run finished nothing) or as
+        # results.previous.json; either is fine, losing it is not
+        kept = (s["complete"] and s["runs"] == last_complete) or s["previous"] == last_complete
+        lost = s["runs"] != expect or not kept
         inconsistent = not s["report_consistent"] or (s["runs"] != last_complete and s["complete"] is not False)
         rerun = evaluate(value, names)
         r = look()
