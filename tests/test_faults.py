@@ -199,6 +199,35 @@ def test_republish_killed_anywhere_keeps_the_old_or_the_new_version(stores, tmp_
         assert _strays(dest) == []
 
 
+def _flip_at(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("config", ["wavefunctions", "spectra"])
+def test_plain_load_dataset_refuses_a_damaged_data_page(stores, tmp_path, config):
+    """2b: a byte flipped inside a data page of a published shard. Plain ``datasets.load_dataset`` never sees the
+    manifest's sha256; the card asks it to verify the page CRC32s, so it fails instead of returning other numbers."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    part, full, new_ref, old_ref = stores
+    repo = tmp_path / "repo"
+    shutil.copytree(new_ref, repo)
+    clean = datasets.load_dataset(str(repo), config, split="train", cache_dir=str(tmp_path / "c0"))
+    assert clean.num_rows > 0
+    shard = next((repo / "data" / config).glob("train-*.parquet"))
+    meta = pq.ParquetFile(shard).metadata
+    col = max((meta.row_group(0).column(i) for i in range(meta.num_columns)), key=lambda c: c.total_compressed_size)
+    _flip_at(shard, col.data_page_offset + col.total_compressed_size // 2)  # inside the page data, past the header
+    with pytest.raises(datasets.exceptions.DatasetGenerationError) as info:
+        datasets.load_dataset(str(repo), config, split="train", cache_dir=str(tmp_path / "c1"))
+    assert "CRC checksum verification failed" in str(info.value.__cause__)
+    publish("twobody", full, "qchaos/p", out=repo)  # the rerun restores it
+    assert _files(repo) == _files(new_ref)
+
+
 def test_full_disk_during_publish_leaks_nothing_and_keeps_the_old_repo(stores, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
