@@ -459,6 +459,31 @@ def test_interrupted_evaluation_loses_no_finished_result(tmp_path, monkeypatch):
     assert {k: v["metrics"]["x"] for k, v in saved["experiments"].items()} == {"alpha": 4, "beta": 4, "gamma": 4}
 
 
+def test_evaluation_killed_before_its_first_result_changes_no_file(tmp_path, monkeypatch):
+    """1d E3: a run killed before it finished an experiment leaves results.json, results.previous.json and
+    report.md exactly as they were (the report's "previous run" column keeps matching results.previous.json)."""
+    from evaluation import runner
+    from evaluation.report import load_targets, render_report
+    from evaluation.resources import Resources
+
+    res = Resources("tiny", build=False, datasets={})
+    for value in (1, 2):  # two complete runs: results.json = run 2, results.previous.json = run 1
+        _fake_experiments(monkeypatch, runner, value)
+        runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)
+    folder = tmp_path / "tiny"
+    before = _files(folder)
+    _fake_experiments(monkeypatch, runner, 3)
+    assert run_killed(lambda: runner.evaluate("tiny", out=tmp_path, resources=res, progress=False), runner,
+                      "_merge_entry", 1)  # experiment 1 computed, nothing saved yet
+    assert _files(folder) == before
+    saved = json.loads((folder / "results.json").read_text())
+    previous = json.loads((folder / "results.previous.json").read_text())
+    assert (folder / "report.md").read_text() == render_report(saved, load_targets(), previous)
+    runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)  # the rerun
+    previous = json.loads((folder / "results.previous.json").read_text())
+    assert {k: v["metrics"]["x"] for k, v in previous["experiments"].items()} == {"alpha": 2, "beta": 2, "gamma": 2}
+
+
 # -- stray files of older layouts -------------------------------------------------------------------------------------
 def test_stray_staging_of_a_killed_publish_is_cleaned(stores, tmp_path):
     part, full, new_ref, old_ref = stores
