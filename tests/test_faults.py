@@ -258,6 +258,43 @@ def test_full_disk_during_publish_leaks_nothing_and_keeps_the_old_repo(stores, t
     assert _files(dest) == _files(new_ref)
 
 
+def test_full_disk_errors_name_the_folder_and_keep_the_old_version(stores, tmp_path, monkeypatch):
+    """4: a full disk while a repo or a checkpoint is written ends in one EnvironmentFault naming the folder (pyarrow
+    and safetensors name neither; safetensors' error is not even an OSError) and saying the old version is intact."""
+    import re
+
+    import pyarrow.parquet as pq
+    import safetensors
+    import safetensors.torch
+
+    part, full, new_ref, old_ref = stores
+    dest = tmp_path / "repo"
+    shutil.copytree(old_ref, dest)
+
+    def full_disk(self, *a, **k):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full_disk)
+    with pytest.raises(EnvironmentFault, match=rf"repo = {re.escape(str(dest))}: the disk is full \(.*No space left "
+                                               r"on device\); the repo is unchanged \(the previous version is intact"):
+        publish("twobody", full, "qchaos/p", out=dest)
+    assert _files(dest) == _files(old_ref) and _strays(dest) == []
+    monkeypatch.undo()
+
+    folder = tmp_path / "ckpt"
+    _net(0).save_pretrained(folder)
+    old = _files(folder)
+
+    def no_space(model, filename, *a, **k):
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", no_space)
+    with pytest.raises(EnvironmentFault, match=rf"save_directory = {re.escape(str(folder))}: the disk is full .*"
+                                               r"nothing was saved \(the previous checkpoint is intact\)"):
+        _net(1).save_pretrained(folder)
+    assert _files(folder) == old and _strays(folder) == []
+
+
 # -- 3. two writers ------------------------------------------------------------------------------------------------
 def test_second_generate_on_the_same_store_is_refused(ref_store, tmp_path):
     path = tmp_path / "c.zarr"
@@ -516,4 +553,5 @@ def test_sweep_stops_at_a_full_disk_and_keeps_what_was_written(tmp_path):
     with pytest.raises(RuntimeError, match=r"3 of 4 points failed") as info:
         run_sweep(store, points, task, workers=0, progress=False)
     assert calls == [0, 1] and "p3: not attempted: the disk is full" in str(info.value)
+    assert str(info.value).startswith(f"out = {tmp_path / 's.zarr'}: 3 of 4 points failed")  # names the store
     assert store.completed() == {"p0"} and store.verify_point("p0", points["p0"])[0] == "ok"
