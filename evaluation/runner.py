@@ -12,7 +12,8 @@ short lock, so two runs into one folder keep each other's experiments), the othe
 (a run of all experiments interrupted half-way loses nothing). While a run is going, ``meta.complete`` is false and
 ``meta.pending`` lists what has not run yet; it becomes true when the run ends. ``report.md`` is rewritten with
 ``results.json``, so the two always agree. The last *complete* file found
-before the run is kept as ``results.previous.json`` (the "previous run" column of the report); a partial file left
+before the run is kept as ``results.previous.json`` (the "previous run" column of the report), written with the
+run's first result (a run killed before it finished anything leaves every file as it was); a partial file left
 by an interrupted run never overwrites it. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
 """
 
@@ -77,15 +78,19 @@ def _write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _merge_entry(folder: Path, doc: dict, name: str, entry: dict, order: list[str], targets, shown) -> dict:
+def _merge_entry(folder: Path, doc: dict, name: str, entry: dict, order: list[str], targets, shown,
+                 save_previous: dict | None = None) -> dict:
     """Write ``entry`` into ``results.json`` as it is on disk now (another run into the same folder may have
     finished other experiments since this one started: theirs are kept), under a short lock; the report is
-    rendered from the merged document. Returns it (and updates ``doc["experiments"]`` to it).
+    rendered from the merged document. ``save_previous`` (the run's first result only): the last complete document,
+    written as ``results.previous.json`` first. Returns the merged document (and updates ``doc["experiments"]``).
     """
     from qchaos.atomic import writer_lock
 
     path = folder / "results.json"
     with writer_lock(path, "out", wait=True):
+        if save_previous is not None:  # before results.json changes: a kill in between loses nothing
+            write_json(folder / "results.previous.json", save_previous)
         on_disk = _read_json(path)
         if isinstance(on_disk, dict) and isinstance(on_disk.get("experiments"), dict):
             doc["experiments"] = {**on_disk["experiments"], **{k: v for k, v in doc["experiments"].items()
@@ -143,10 +148,11 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
     doc = {"format": FORMAT, "preset": preset, "meta": {},
            "experiments": {k: v for k, v in (previous or {}).get("experiments", {}).items() if k in order}}
     previous_complete = previous is not None and (previous.get("meta") or {}).get("complete", True)
-    if previous_complete:
-        # saved first, so that an interrupted run does not lose it; a partial file (an interrupted run) never
-        # replaces the last complete record
-        write_json(folder / "results.previous.json", previous)
+    # the last complete record becomes results.previous.json together with this run's first result (just before
+    # results.json changes, under the merge lock): a run killed before it finished anything changes no file, so
+    # report.md's "previous run" column always shows results.previous.json; a partial file (an interrupted run)
+    # never replaces the last complete record
+    save_previous = previous if previous_complete else None
     static_meta = _static_meta()
     shown = previous if previous_complete else _read_json(folder / "results.previous.json")
     targets = load_targets()
@@ -190,14 +196,17 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
         entry["figures"], entry["data"] = ctx.figures, ctx.data
         doc["meta"] = {**_meta(static_meta, time.perf_counter() - start), "complete": i == len(selected),
                        "pending": selected[i:]}
-        results = _merge_entry(folder, doc, name, entry, order, targets, shown)
+        results = _merge_entry(folder, doc, name, entry, order, targets, shown, save_previous)
+        save_previous = None
         if progress:
             verdict = "done" if entry["status"] == "ok" else entry["status"].upper()
             print(f"[{i}/{len(selected)}] {name}: {verdict} in {entry['seconds']:.1f} s", flush=True)
             if entry["status"] != "ok":
                 print(f"    {entry['error'].splitlines()[0]}", flush=True)
-    if results is None:  # nothing ran: the report of the results.json on disk
-        report = write_report(folder, previous=previous if previous_complete else None)
+    if results is None:  # nothing ran (a finished run): the report of the results.json on disk
+        if save_previous is not None:
+            write_json(folder / "results.previous.json", save_previous)
+        report = write_report(folder, previous=save_previous)
     else:
         report = folder / "report.md"
     if progress:

@@ -5,11 +5,13 @@ bytes).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .parquet import SPLIT_ORDER
 
-__all__ = ["LICENSE", "package_version", "size_category", "split_rule", "render_card"]
+__all__ = ["LICENSE", "READER_OPTIONS", "package_version", "size_category", "split_rule", "render_card"]
 
 LICENSE = "cc-by-4.0"
 
@@ -59,15 +61,23 @@ def split_rule(system, seed: int, held_desc: list[str]) -> str:
     return text
 
 
+READER_OPTIONS = {"fragment_scan_options": {"page_checksum_verification": True}}
+"""Builder options every config of the card passes to ``datasets``' parquet reader: verify the CRC32 of every data
+page (written by :func:`generation.parquet.writer_options`), so a plain ``load_dataset(repo, config)``, which never
+sees the manifest's sha256, refuses a damaged shard instead of returning other numbers (``datasets`` >= 4.2 hands
+the dict to ``pyarrow.dataset.ParquetFragmentScanOptions``)."""
+
+
 def _yaml_configs(feats: dict, splits: dict, nbytes: dict, files: dict) -> tuple[list[dict], dict]:
-    """The card's ``configs`` entries and the ``dataset_info`` of every config."""
+    """The card's ``configs`` entries (with :data:`READER_OPTIONS`) and the ``dataset_info`` of every config."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
     configs_yaml, infos = [], {}
     for i, cfg in enumerate(feats):
         names = [s for s in SPLIT_ORDER if splits[cfg].get(s)]
         entry = {"config_name": cfg,
-                 "data_files": [{"split": s, "path": f"data/{cfg}/{s}-*.parquet"} for s in names]}
+                 "data_files": [{"split": s, "path": f"data/{cfg}/{s}-*.parquet"} for s in names],
+                 **json.loads(json.dumps(READER_OPTIONS))}  # a copy per config: no YAML anchors
         if i == 0:
             entry["default"] = True
         configs_yaml.append(entry)

@@ -289,7 +289,7 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
         push: also upload the folder to the Hub named by ``HF_ENDPOINT`` (after verifying it).
         progress: tqdm bar over points.
     """
-    from qchaos.atomic import recover, staging_path, swap_in, writer_lock
+    from qchaos.atomic import disk_full, disk_full_fault, recover, staging_path, swap_in, writer_lock
     from qchaos.errors import ParameterError
     from qchaos.hub import MANIFEST, local_repo_path, parse_repo_id, push_folder, verify_dataset
 
@@ -311,10 +311,16 @@ def publish(system: str, store: str | Path, repo_id: str | None = None, *, prese
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
+        existed = dest.exists()
         try:
             splits, files = _write_repo(system, src, staging, repo_id, held, held_desc, split_seed,
                                         int(max_shard_bytes), progress)
             swap_in(staging, dest, keep_extras=True)
+        except Exception as exc:
+            if disk_full(exc):
+                raise disk_full_fault("repo", dest, exc, "the repo is unchanged (" + (
+                    "the previous version is intact" if existed else "nothing was published") + ")") from exc
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

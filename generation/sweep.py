@@ -65,9 +65,9 @@ _NOT_ATTEMPTED = "not attempted: the disk is full (free space, then rerun)"
 
 
 def _disk_full(exc: BaseException) -> bool:
-    import errno
+    from qchaos.atomic import disk_full
 
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return disk_full(exc)
 
 
 _OPENBLAS_THREADS = ("openblas_{}_num_threads", "scipy_openblas_{}_num_threads", "scipy_openblas_{}_num_threads64_")
@@ -255,6 +255,6 @@ def _run_sweep(store, points, task, *, workers, scheduler, scheduler_file, progr
     report.seconds = time.perf_counter() - start
     if report.failed:
         lines = "\n".join(f"  {k}: {v}" for k, v in sorted(report.failed.items()))
-        raise RuntimeError(f"{len(report.failed)} of {len(points)} points failed (the others are saved; rerun to "
-                           f"retry only the missing ones):\n{lines}")
+        raise RuntimeError(f"out = {store.path}: {len(report.failed)} of {len(points)} points failed (the others are "
+                           f"saved; rerun to retry only the missing ones):\n{lines}")
     return report

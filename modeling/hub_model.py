@@ -159,7 +159,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         """Write ``model.safetensors``, ``config.json``, ``qchaos.json`` and the ``README.md`` card (overwritten:
         the card is generated from the metadata). With ``push_to_hub=True`` also push to ``repo_id``.
         """
-        from qchaos.atomic import recover, staging_path, swap_in, writer_lock
+        from qchaos.atomic import disk_full, disk_full_fault, recover, staging_path, swap_in, writer_lock
 
         folder = Path(save_directory)
         with writer_lock(folder, "save_directory"):
@@ -168,9 +168,15 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
             if staging.exists():
                 shutil.rmtree(staging)
             staging.mkdir(parents=True)
+            existed = folder.exists()
             try:
                 config = self._write_version(staging, config, repo_id, model_card_kwargs)
                 swap_in(staging, folder, keep_extras=True)
+            except Exception as exc:
+                if disk_full(exc):
+                    raise disk_full_fault("save_directory", folder, exc, "nothing was saved (" + (
+                        "the previous checkpoint is intact" if existed else "no checkpoint written") + ")") from exc
+                raise
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         if push_to_hub:

@@ -4,6 +4,8 @@
   second writer is refused at once with :class:`~qchaos.errors.EnvironmentFault` naming the holder's pid; the lock
   dies with its process, so a killed writer never leaves a stale lock behind, and a finished writer removes the
   file (nothing is left beside the folder after a successful run).
+* :func:`disk_full` / :func:`disk_full_fault`: a full disk (or quota) told apart from other write errors (also
+  when a library reports it in its message only, as safetensors does), and the clear error for it.
 * :func:`swap_in`: replace a folder by a complete new version built beside it (``.<name>.new-<pid>``) with renames
   only: the old folder is renamed to ``.<name>.old``, the new one into place, then the old one is deleted. A kill at
   any moment leaves the old or the new version complete on disk; :func:`recover` (called by the next writer, under
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from .errors import EnvironmentFault
 
-__all__ = ["writer_lock", "staging_path", "swap_in", "recover", "clean_stray"]
+__all__ = ["writer_lock", "staging_path", "swap_in", "recover", "clean_stray", "disk_full", "disk_full_fault"]
 
 
 def _sibling(path: Path, tag: str) -> Path:
@@ -148,3 +150,32 @@ def clean_stray(dest: str | Path) -> list[Path]:
                 p.unlink(missing_ok=True)
             removed.append(p)
     return removed
+
+
+_FULL_TEXT = ("No space left on device", "Disk quota exceeded", "os error 28", "os error 122")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a full disk or an exceeded quota: an ``OSError`` with
+    ``ENOSPC`` / ``EDQUOT``, or a library error whose message says so (safetensors' ``SafetensorError``).
+    """
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(exc) for text in _FULL_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def disk_full_fault(what: str, path: str | Path, exc: BaseException, kept: str) -> EnvironmentFault:
+    """The error for a write into ``path`` (the parameter ``what``) that failed on a full disk: it names the folder,
+    says what is left as it was (``kept``) and what to do.
+    """
+    path = Path(path)
+    return EnvironmentFault(f"{what} = {path}: the disk is full ({type(exc).__name__}: {exc}); {kept}; free space "
+                            f"on the file system of {path.parent} and rerun")

@@ -199,6 +199,35 @@ def test_republish_killed_anywhere_keeps_the_old_or_the_new_version(stores, tmp_
         assert _strays(dest) == []
 
 
+def _flip_at(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("config", ["wavefunctions", "spectra"])
+def test_plain_load_dataset_refuses_a_damaged_data_page(stores, tmp_path, config):
+    """2b: a byte flipped inside a data page of a published shard. Plain ``datasets.load_dataset`` never sees the
+    manifest's sha256; the card asks it to verify the page CRC32s, so it fails instead of returning other numbers."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    part, full, new_ref, old_ref = stores
+    repo = tmp_path / "repo"
+    shutil.copytree(new_ref, repo)
+    clean = datasets.load_dataset(str(repo), config, split="train", cache_dir=str(tmp_path / "c0"))
+    assert clean.num_rows > 0
+    shard = next((repo / "data" / config).glob("train-*.parquet"))
+    meta = pq.ParquetFile(shard).metadata
+    col = max((meta.row_group(0).column(i) for i in range(meta.num_columns)), key=lambda c: c.total_compressed_size)
+    _flip_at(shard, col.data_page_offset + col.total_compressed_size // 2)  # inside the page data, past the header
+    with pytest.raises(datasets.exceptions.DatasetGenerationError) as info:
+        datasets.load_dataset(str(repo), config, split="train", cache_dir=str(tmp_path / "c1"))
+    assert "CRC checksum verification failed" in str(info.value.__cause__)
+    publish("twobody", full, "qchaos/p", out=repo)  # the rerun restores it
+    assert _files(repo) == _files(new_ref)
+
+
 def test_full_disk_during_publish_leaks_nothing_and_keeps_the_old_repo(stores, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
@@ -227,6 +256,43 @@ def test_full_disk_during_publish_leaks_nothing_and_keeps_the_old_repo(stores, t
     monkeypatch.undo()
     publish("twobody", full, "qchaos/p", out=dest)
     assert _files(dest) == _files(new_ref)
+
+
+def test_full_disk_errors_name_the_folder_and_keep_the_old_version(stores, tmp_path, monkeypatch):
+    """4: a full disk while a repo or a checkpoint is written ends in one EnvironmentFault naming the folder (pyarrow
+    and safetensors name neither; safetensors' error is not even an OSError) and saying the old version is intact."""
+    import re
+
+    import pyarrow.parquet as pq
+    import safetensors
+    import safetensors.torch
+
+    part, full, new_ref, old_ref = stores
+    dest = tmp_path / "repo"
+    shutil.copytree(old_ref, dest)
+
+    def full_disk(self, *a, **k):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full_disk)
+    with pytest.raises(EnvironmentFault, match=rf"repo = {re.escape(str(dest))}: the disk is full \(.*No space left "
+                                               r"on device\); the repo is unchanged \(the previous version is intact"):
+        publish("twobody", full, "qchaos/p", out=dest)
+    assert _files(dest) == _files(old_ref) and _strays(dest) == []
+    monkeypatch.undo()
+
+    folder = tmp_path / "ckpt"
+    _net(0).save_pretrained(folder)
+    old = _files(folder)
+
+    def no_space(model, filename, *a, **k):
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", no_space)
+    with pytest.raises(EnvironmentFault, match=rf"save_directory = {re.escape(str(folder))}: the disk is full .*"
+                                               r"nothing was saved \(the previous checkpoint is intact\)"):
+        _net(1).save_pretrained(folder)
+    assert _files(folder) == old and _strays(folder) == []
 
 
 # -- 3. two writers ------------------------------------------------------------------------------------------------
@@ -430,6 +496,31 @@ def test_interrupted_evaluation_loses_no_finished_result(tmp_path, monkeypatch):
     assert {k: v["metrics"]["x"] for k, v in saved["experiments"].items()} == {"alpha": 4, "beta": 4, "gamma": 4}
 
 
+def test_evaluation_killed_before_its_first_result_changes_no_file(tmp_path, monkeypatch):
+    """1d E3: a run killed before it finished an experiment leaves results.json, results.previous.json and
+    report.md exactly as they were (the report's "previous run" column keeps matching results.previous.json)."""
+    from evaluation import runner
+    from evaluation.report import load_targets, render_report
+    from evaluation.resources import Resources
+
+    res = Resources("tiny", build=False, datasets={})
+    for value in (1, 2):  # two complete runs: results.json = run 2, results.previous.json = run 1
+        _fake_experiments(monkeypatch, runner, value)
+        runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)
+    folder = tmp_path / "tiny"
+    before = _files(folder)
+    _fake_experiments(monkeypatch, runner, 3)
+    assert run_killed(lambda: runner.evaluate("tiny", out=tmp_path, resources=res, progress=False), runner,
+                      "_merge_entry", 1)  # experiment 1 computed, nothing saved yet
+    assert _files(folder) == before
+    saved = json.loads((folder / "results.json").read_text())
+    previous = json.loads((folder / "results.previous.json").read_text())
+    assert (folder / "report.md").read_text() == render_report(saved, load_targets(), previous)
+    runner.evaluate("tiny", out=tmp_path, resources=res, progress=False)  # the rerun
+    previous = json.loads((folder / "results.previous.json").read_text())
+    assert {k: v["metrics"]["x"] for k, v in previous["experiments"].items()} == {"alpha": 2, "beta": 2, "gamma": 2}
+
+
 # -- stray files of older layouts -------------------------------------------------------------------------------------
 def test_stray_staging_of_a_killed_publish_is_cleaned(stores, tmp_path):
     part, full, new_ref, old_ref = stores
@@ -462,4 +553,5 @@ def test_sweep_stops_at_a_full_disk_and_keeps_what_was_written(tmp_path):
     with pytest.raises(RuntimeError, match=r"3 of 4 points failed") as info:
         run_sweep(store, points, task, workers=0, progress=False)
     assert calls == [0, 1] and "p3: not attempted: the disk is full" in str(info.value)
+    assert str(info.value).startswith(f"out = {tmp_path / 's.zarr'}: 3 of 4 points failed")  # names the store
     assert store.completed() == {"p0"} and store.verify_point("p0", points["p0"])[0] == "ok"
