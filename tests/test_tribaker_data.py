@@ -92,7 +92,7 @@ def test_sweep_store_holds_both_cases(tmp_path):
     assert sorted(report.computed) == sorted(cfg.points())
     assert {store.point_attrs(k)["R"] for k in store.completed()} == {1.0, 0.2}
     assert store.read("R0.2000_N00033", "states/right").shape == (6, 33)
-    assert set(TRIBAKER_PRESETS) == {"mini", "paper", "largeN"}
+    assert set(TRIBAKER_PRESETS) == {"mini", "paper", "largeN", "largeN-mini"}
     assert TRIBAKER_PRESETS["paper"].dimensions[-1] == 177
 
 
