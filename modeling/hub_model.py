@@ -31,6 +31,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
 from qchaos import __version__
 from qchaos.errors import IntegrityError, ParameterError
 from qchaos.hub import DEFAULT_ORG, RepoNotFoundError, card_template, local_repo_path, parse_repo_id, sha256_file
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 WEIGHTS, CONFIG, RECORD, CARD = "model.safetensors", "config.json", "qchaos.json", "README.md"
 RECORD_FORMAT = "qchaos-model/1"
@@ -281,7 +284,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         Calling it on ``HubModel`` itself returns an instance of the checkpoint's class: the package's classes
         (:data:`MODEL_MODULES`) are imported as needed; another subclass must be imported first.
         Raises :class:`ModelIntegrityError` (a ``ValueError``) for a missing/truncated/corrupted/unreadable
-        ``model.safetensors``, and ``ValueError`` for a checkpoint of another class or with other tensor shapes.
+        ``model.safetensors`` or a ``qchaos.json`` that is not a valid record
+        (:func:`read_record`), and ``ValueError`` for a checkpoint of another class or with other tensor shapes.
         """
         from qchaos.registry import MODELS
 
@@ -383,7 +387,12 @@ def _resolve(id_or_path, source: str) -> tuple[Path | None, str | None]:
 
 
 def read_record(folder) -> dict:
-    """The parsed ``qchaos.json`` of a model folder (:class:`ModelIntegrityError` if absent or invalid)."""
+    """The parsed ``qchaos.json`` of a model folder (:class:`ModelIntegrityError` if absent or invalid).
+
+    The record must be a JSON object with ``format`` :data:`RECORD_FORMAT`, ``weights`` an object with an integer
+    ``size`` >= 0 and a ``sha256`` of 64 hex digits, and ``meta`` (when present) an object; anything else (a
+    hostile or damaged file) is refused naming the field, before any of it is used.
+    """
     path = Path(folder) / RECORD
     if not path.is_file():
         raise ModelIntegrityError(f"{path}: missing; {folder} is not a model saved by qchaos (no sha256 of "
@@ -392,9 +401,25 @@ def read_record(folder) -> dict:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelIntegrityError(f"{path}: unreadable ({exc})") from exc
-    weights = record.get("weights") if isinstance(record, dict) else None
-    if record.get("format") != RECORD_FORMAT or not isinstance(weights, dict) or "sha256" not in weights:
-        raise ModelIntegrityError(f"{path}: not a {RECORD_FORMAT} record")
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        got = f"format = {str(record.get('format'))[:40]!r}" if isinstance(record, dict) else \
+            f"a JSON {type(record).__name__}"
+        raise ModelIntegrityError(f"{path}: not a {RECORD_FORMAT} record (must be a JSON object with format = "
+                                  f"{RECORD_FORMAT!r}; got {got})")
+    weights = record.get("weights")
+    if not isinstance(weights, dict):
+        raise ModelIntegrityError(f"{path}: weights = {str(weights)[:40]!r}: must be an object with the size and "
+                                  f"sha256 of {WEIGHTS}")
+    size, digest = weights.get("size"), weights.get("sha256")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ModelIntegrityError(f"{path}: weights.size = {str(size)[:40]!r}: must be an integer >= 0 (the byte "
+                                  f"size of {WEIGHTS})")
+    if not isinstance(digest, str) or _SHA256.fullmatch(digest) is None:
+        raise ModelIntegrityError(f"{path}: weights.sha256 = {str(digest)[:80]!r}: must be 64 lowercase hex digits "
+                                  f"(the sha256 of {WEIGHTS})")
+    if not isinstance(record.get("meta", {}), dict):
+        raise ModelIntegrityError(f"{path}: meta = {str(record['meta'])[:40]!r}: must be an object (name, input, "
+                                  "classes, metrics, ...)")
     return record
 
 

@@ -289,6 +289,39 @@ def test_manifest_entry_without_size_is_an_integrity_error(tiny_dataset, tmp_pat
         verify_dataset(repo)
 
 
+@pytest.mark.parametrize("file, edit, match", [
+    ("qchaos.json", lambda r: json.dumps([r]), r"qchaos.json: not a qchaos-model/1 record .*got a JSON list"),
+    ("qchaos.json", lambda r: json.dumps({**r, "weights": {**r["weights"], "size": str(r["weights"]["size"])}}),
+     r"qchaos.json: weights.size = '\d+': must be an integer >= 0"),
+    ("qchaos.json", lambda r: json.dumps({**r, "weights": {**r["weights"], "sha256": 5}}),
+     r"qchaos.json: weights.sha256 = '5': must be 64 lowercase hex digits"),
+    ("qchaos.json", lambda r: json.dumps({**r, "weights": "model.safetensors"}),
+     r"qchaos.json: weights = 'model.safetensors': must be an object"),
+    ("qchaos.json", lambda r: json.dumps({**r, "meta": ["x"]}), r"qchaos.json: meta = .*: must be an object"),
+])
+def test_hostile_checkpoint_files_are_refused_naming_the_field(tmp_path, file, edit, match):
+    """The findings' fp-rec-list, fp-rec-size-str: a self-consistent hostile folder (its digests recomputed, as the
+    repo's author would) gave a bare AttributeError / TypeError."""
+    from modeling.density_cnn import DensityCNN
+    from modeling.hub_model import HubModel, ModelIntegrityError, record_digest, verify_folder
+    from qchaos.hub import sha256_file
+
+    folder = tmp_path / "evil"
+    torch.manual_seed(0)
+    DensityCNN(image_size=16).save_pretrained(folder)
+    path = folder / file
+    path.write_text(edit(json.loads(path.read_text())))
+    record = json.loads((folder / "qchaos.json").read_text())
+    if isinstance(record, dict):
+        record["config_sha256"] = sha256_file(folder / "config.json")
+        record["record_sha256"] = record_digest(record)
+        (folder / "qchaos.json").write_text(json.dumps(record))
+    with pytest.raises(ModelIntegrityError, match=match):
+        HubModel.from_pretrained(str(folder))
+    if file == "qchaos.json":
+        assert re_search(match, verify_folder(folder)[0][1])  # qchaos verify MODEL says the same
+
+
 @pytest.mark.parametrize("attack", ["fgsm", "pgd"])
 def test_attacks_check_their_inputs(density_model, attack):
     from modeling import attacks
