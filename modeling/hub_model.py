@@ -284,8 +284,9 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         Calling it on ``HubModel`` itself returns an instance of the checkpoint's class: the package's classes
         (:data:`MODEL_MODULES`) are imported as needed; another subclass must be imported first.
         Raises :class:`ModelIntegrityError` (a ``ValueError``) for a missing/truncated/corrupted/unreadable
-        ``model.safetensors`` or a ``qchaos.json`` that is not a valid record
-        (:func:`read_record`), and ``ValueError`` for a checkpoint of another class or with other tensor shapes.
+        ``model.safetensors``, a ``qchaos.json`` that is not a valid record (:func:`read_record`) or a
+        ``config.json`` that is not a JSON object (:func:`read_config`), and ``ValueError`` for a checkpoint of
+        another class or with other tensor shapes.
         """
         from qchaos.registry import MODELS
 
@@ -304,6 +305,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
         record = read_record(folder)
         target = cls._checkpoint_class(record, folder)
         verify_weights(folder, record, registered)
+        read_config(folder)
         model = super(HubModel, target).from_pretrained(str(folder), map_location=map_location, **model_kwargs)
         model.hub_meta = copy.deepcopy(record.get("meta") or {})
         return model
@@ -421,6 +423,28 @@ def read_record(folder) -> dict:
         raise ModelIntegrityError(f"{path}: meta = {str(record['meta'])[:40]!r}: must be an object (name, input, "
                                   "classes, metrics, ...)")
     return record
+
+
+def read_config(folder) -> dict | None:
+    """The constructor arguments in ``config.json`` of a model folder (``None`` when it has none).
+
+    :class:`ModelIntegrityError` naming the file unless it is a JSON object ``{argument: value}`` (a JSON list,
+    string or number, or text that is not JSON, would otherwise fail inside the mixin with a bare
+    ``AttributeError`` or ``JSONDecodeError``).
+    """
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        return None
+    hint = "re-download the model or save it again"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path}: unreadable, not JSON ({exc}); it must hold the constructor arguments "
+                                  f"as a JSON object; {hint}") from exc
+    if not isinstance(config, dict):
+        raise ModelIntegrityError(f"{path}: must be a JSON object of constructor arguments {{name: value}}, got a "
+                                  f"JSON {type(config).__name__}; {hint}")
+    return config
 
 
 def record_digest(record: dict) -> str:

@@ -298,10 +298,14 @@ def test_manifest_entry_without_size_is_an_integrity_error(tiny_dataset, tmp_pat
     ("qchaos.json", lambda r: json.dumps({**r, "weights": "model.safetensors"}),
      r"qchaos.json: weights = 'model.safetensors': must be an object"),
     ("qchaos.json", lambda r: json.dumps({**r, "meta": ["x"]}), r"qchaos.json: meta = .*: must be an object"),
+    ("config.json", lambda c: json.dumps(list(c.values())),
+     r"config.json: must be a JSON object of constructor arguments \{name: value\}, got a JSON list"),
+    ("config.json", lambda c: json.dumps("image_size=16"), r"config.json: must be a JSON object .*got a JSON str"),
+    ("config.json", lambda c: "{image_size: 16}", r"config.json: unreadable, not JSON .*must hold the constructor"),
 ])
 def test_hostile_checkpoint_files_are_refused_naming_the_field(tmp_path, file, edit, match):
-    """The findings' fp-rec-list, fp-rec-size-str: a self-consistent hostile folder (its digests recomputed, as the
-    repo's author would) gave a bare AttributeError / TypeError."""
+    """The findings' fp-rec-list, fp-rec-size-str, fp-cfg-list, fp-cfg-badjson: a self-consistent hostile folder
+    (its digests recomputed, as the repo's author would) gave a bare AttributeError / TypeError / JSONDecodeError."""
     from modeling.density_cnn import DensityCNN
     from modeling.hub_model import HubModel, ModelIntegrityError, record_digest, verify_folder
     from qchaos.hub import sha256_file
