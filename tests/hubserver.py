@@ -54,6 +54,11 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def is_sha256(oid) -> bool:
+    """Whether ``oid`` is a sha256 in hex: the only names the blob store has."""
+    return isinstance(oid, str) and re.fullmatch(r"[0-9a-f]{64}", oid) is not None
+
+
 def _git_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -80,10 +85,14 @@ class Store:
         return sha
 
     def blob_path(self, sha: str) -> Path:
+        """The blob file of a sha256; ``ValueError`` for anything else (an oid such as ``../../etc/hostname``
+        sent by a client would otherwise name a file outside the blob store)."""
+        if not is_sha256(sha):
+            raise ValueError(f"oid = {str(sha)[:80]!r}: not a sha256 (64 lowercase hex digits)")
         return self.root / "blobs" / sha
 
     def has_blob(self, sha: str) -> bool:
-        return self.blob_path(sha).exists()
+        return is_sha256(sha) and self.blob_path(sha).exists()
 
     def create(self, rtype: str, repo_id: str) -> bool:
         with self.lock:
@@ -415,6 +424,9 @@ class Handler(BaseHTTPRequestHandler):
                 data = base64.b64decode(v["content"]) if v.get("encoding") == "base64" else v["content"].encode()
                 files[v["path"]] = st._entry(data, lfs=False)
             elif k == "lfsFile":
+                if not is_sha256(v.get("oid")):
+                    return self._err(422, "InvalidOid", f"lfsFile {v.get('path')!r}: oid = {str(v.get('oid'))[:80]!r}: "
+                                     "must be the sha256 of the uploaded object (64 lowercase hex digits)")
                 if not st.has_blob(v["oid"]):
                     return self._err(422, "LfsObjectMissing", f"LFS object {v['oid']} was never uploaded")
                 size = st.blob_path(v["oid"]).stat().st_size

@@ -326,6 +326,46 @@ def test_hostile_checkpoint_files_are_refused_naming_the_field(tmp_path, file, e
         assert re_search(match, verify_folder(folder)[0][1])  # qchaos verify MODEL says the same
 
 
+def test_loopback_hub_refuses_an_lfs_oid_that_is_a_path(tmp_path):
+    """The findings' hubserver-lfs-oid-traversal-read: a commit whose lfsFile oid was ``../../etc/hostname`` made
+    ``resolve`` serve that file to any local client."""
+    import importlib.util
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("qchaos_tests_hubserver", Path(__file__).with_name("hubserver.py"))
+    hubserver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubserver)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for clients\n")
+    srv = hubserver.HubServer(root=tmp_path / "server").start()
+
+    def call(method, path, body):
+        req = urllib.request.Request(srv.url + path, data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("X-Error-Message", "") + exc.read().decode(errors="replace")
+
+    try:
+        assert call("POST", "/api/repos/create", b'{"type": "model", "organization": "evil", "name": "leak"}')[0] == 200
+        oid = "../" * 12 + str(secret).lstrip("/")
+        lines = [{"key": "header", "value": {"summary": "leak"}},
+                 {"key": "lfsFile", "value": {"path": "leak.bin", "algo": "sha256", "oid": oid}}]
+        code, message = call("POST", "/api/models/evil/leak/commit/main", "\n".join(map(json.dumps, lines)).encode())
+        assert code == 422 and "lfsFile 'leak.bin': oid = '../" in message and "64 lowercase hex digits" in message
+        code, body = call("GET", "/evil/leak/resolve/main/leak.bin", None)
+        assert code == 404 and "not for clients" not in body
+        batch = {"operation": "upload", "objects": [{"oid": oid, "size": 16}]}
+        code, body = call("POST", "/evil/leak.git/info/lfs/objects/batch", json.dumps(batch).encode())
+        assert code == 200 and "upload" in json.loads(body)["objects"][0]["actions"]  # no existence oracle either
+    finally:
+        srv.stop()
+    assert srv.unknown == []
+
+
 @pytest.mark.parametrize("attack", ["fgsm", "pgd"])
 def test_attacks_check_their_inputs(density_model, attack):
     from modeling import attacks
