@@ -96,6 +96,9 @@ def _open_source(system: System, store_path: Path, preset: str | None, progress:
     if preset is not None and stored_preset.split("+")[0] != preset:
         raise ParameterError(f"preset = {preset!r}: the store {store_path} was generated with preset "
                              f"{stored_preset!r}")
+    if not isinstance(attrs.get("config"), dict):
+        raise IntegrityError(f"store = {store_path}: its root attributes carry no config record (a 'config' "
+                             "object); it was not written by `qchaos generate`, or its zarr.json was damaged")
     try:
         config = system.config(attrs["config"])
     except (KeyError, TypeError, ValueError) as exc:

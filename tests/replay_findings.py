@@ -9,9 +9,12 @@ case table of the findings (``| # | case | `command` | rc | **verdict** | note |
 1. the *setup* controls the bad inputs build on (the base stores, their published repos, the two tiny
    checkpoints: rows named ``base_tw``, ``base_tri``, ``pub-ok-tw``, ``pub-ok-tri``, ``trn-ok-density``,
    ``trn-ok-quantum``); the other controls (verdict ``ok`` in the findings) are skipped;
-2. every other CLI row (a bad or hostile input) in table order, except those that need the findings' own
-   artefacts, which are not part of this repository (``$W/crafted``, ``$W/sec``, ``evil/`` repos, a ``python``
-   probe, a loopback Hub): they are listed as skipped with the reason.
+2. :func:`craft`, once the setup rows have built ``$W/tw.zarr`` and ``qchaos/tw-ok``: the findings' hostile
+   artefacts rebuilt from them (``$W/crafted/*.zarr``: the base store with edited root attributes; ``evil/*``
+   dataset repos: :func:`replay_api_findings._evil_dataset`, the same copies the API replay loads);
+3. every other CLI row (a bad or hostile input) in table order, except those that need artefacts this tool does not
+   rebuild (``$W/sec`` probe scripts, a ``python`` API probe, the findings' loopback Hub): they are listed as skipped
+   with the reason (the API rows are replayed by ``tests/replay_api_findings.py``).
 
 ``generate twobody`` commands get ``--rough-images`` (:func:`adapt`): their tiny images break the image-quality
 rule added after the findings, which would otherwise refuse every one of them for that reason alone.
@@ -47,8 +50,7 @@ from pathlib import Path
 
 ROW = re.compile(r"^\| (\d+) \| ([^|]+?) \| `(.*?)` \| (\S+) \| \*\*([\w/-]+)\*\* \|(.*)$")
 SETUP = ("base_tw", "base_tri", "pub-ok-tw", "pub-ok-tri", "trn-ok-density", "trn-ok-quantum")
-ARTEFACTS = (("$W/crafted", "a crafted store of the findings' harness"), ("$W/sec", "a probe script of the harness"),
-             ("evil/", "a hostile repo made by the harness"), ("python ", "an API probe, not a CLI case"),
+ARTEFACTS = (("$W/sec", "a probe script of the harness"),
              ("HF_ENDPOINT=http://127.0.0.1:18765", "the findings' loopback Hub"))
 NAMES = re.compile(r"--[A-Za-z]|argument |\b[A-Za-z_][\w.]* = |the following arguments are required|invalid choice"
                    r"|unrecognized arguments|\bNAME\b|error: [A-Za-z_][\w.]*: ")
@@ -81,12 +83,52 @@ def skip_reason(case: dict) -> str | None:
         return None
     if case["verdict"] == "ok":
         return "control (valid input)"
+    if case["command"].startswith("python "):
+        return "needs an API probe, not a CLI case"
     for needle, why in ARTEFACTS:
         if needle in case["command"]:
             return f"needs {why}"
     if "--push" in case["command"] and "HF_ENDPOINT" not in case["command"] and "offline" not in case["case"]:
         return "needs a Hub"
     return None
+
+
+#: the crafted stores: a copy of ``$W/tw.zarr`` whose root ``config`` attribute gets one hostile edit
+CRAFTED_STORES = {
+    "extra-key": lambda config: {**config, "evil": 1},
+    "bad-levels": lambda config: {**config, "levels": "abc"},
+    "no-config": None,  # the attribute removed
+    "jinja": lambda config: config,  # the preset attribute below
+    "gitcommit": lambda config: config,
+}
+#: the hostile dataset repos the CLI rows train on (built from ``qchaos/tw-ok`` as the API replay builds them)
+EVIL_REPOS = ("readme-abs", "mkeyerr", "mabs-size")
+
+
+def craft(work: Path) -> None:
+    """Rebuild the findings' hostile artefacts from the setup rows' store and repo (see the module docstring)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from replay_api_findings import _evil_dataset
+
+    base = work / "tw.zarr"
+    for name, edit in CRAFTED_STORES.items():
+        dest = work / "crafted" / f"{name}.zarr"
+        shutil.copytree(base, dest)
+        meta_path = dest / "zarr.json"
+        meta = json.loads(meta_path.read_text())
+        attrs = meta["attributes"]
+        if edit is None:
+            del attrs["config"]
+        else:
+            attrs["config"] = edit(attrs["config"])
+        if name == "jinja":
+            attrs["preset"] = "{{ 7*7 }}"
+        if name == "gitcommit":
+            attrs["git_commit"] = "{% for x in range(9) %}{{ x }}{% endfor %}"
+        meta_path.write_text(json.dumps(meta, indent=2))
+    src = work / "hub" / "datasets" / "qchaos" / "tw-ok"
+    for name in EVIL_REPOS:
+        _evil_dataset(src, work / "hub" / "datasets" / "evil" / name, work, name)
 
 
 def _limits(mem_bytes: int):
@@ -162,7 +204,12 @@ def main(argv=None) -> int:
 
     cases = parse_cases(args.findings.read_text(encoding="utf-8"))
     records, skipped = [], []
+    crafted = False
     for case in cases:
+        if not crafted and case["n"] > 171 and (work / "tw.zarr").is_dir() \
+                and (work / "hub" / "datasets" / "qchaos" / "tw-ok").is_dir():
+            craft(work)  # after pub-ok-tw (row 171), before the first row that uses the artefacts
+            crafted = True
         why = skip_reason(case)
         if why is None and only is not None and case["n"] not in only and case["case"] not in SETUP:
             why = "not in --only"

@@ -99,6 +99,9 @@ def test_store_with_crafted_attributes_is_refused_clearly(tmp_path):
         publish("twobody", path, "qchaos/evil", out=tmp_path / "repo")
     with pytest.raises(IntegrityError, match="recorded config is not valid"):
         verify_store(path)
+    root.attrs.update({"config": None})  # no config record at all (findings row 330: a bare KeyError)
+    with pytest.raises(IntegrityError, match=r"store = .*evil\.zarr: its root attributes carry no config record"):
+        publish("twobody", path, "qchaos/evil", out=tmp_path / "repo")
     (path / "zarr.json").write_text("{not json")
     with pytest.raises(ParameterError, match=r"not a qchaos Zarr store"):
         publish("twobody", path, "qchaos/evil", out=tmp_path / "repo")
