@@ -15,12 +15,14 @@ import time
 import traceback
 from pathlib import Path
 
+from qchaos.scales import USER_SCALES
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="mini", choices=("mini", "paper"),
+    p.add_argument("--preset", default=USER_SCALES[0], choices=USER_SCALES,
                    help="problem sizes and repeats (mini: a few minutes; paper: the issue's sizes)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks (names or families)")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder of the results JSON (default %(default)s)")

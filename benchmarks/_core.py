@@ -22,7 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-PRESETS = ("mini", "paper")
+from qchaos.scales import USER_SCALES
+
+PRESETS = USER_SCALES
+"""The benchmark sizes, one per user scale (:data:`qchaos.scales.USER_SCALES`)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import numpy as np
 from generation.twobody.bethe import INTEGRABLE_ETAS
 from qchaos.errors import ParameterError
 from qchaos.hub import write_json
+from qchaos.scales import SCALES
 
 __all__ = ["EXPERIMENT_MODULES", "PRESETS", "INTEGRABLE", "ETA_TOL", "Context", "get_experiment",
            "experiment_names", "to_jsonable", "metric", "metric_value", "Metric", "declared_metric",
@@ -51,8 +52,9 @@ EXPERIMENT_MODULES = (
 )
 """Experiment modules in report order."""
 
-PRESETS = ("tiny", "mini", "paper")
-"""``tiny``: the tests' configuration; ``mini``: ``make evaluate`` (minutes); ``paper``: the full reproduction."""
+PRESETS = tuple(SCALES)
+"""The scales (:data:`qchaos.scales.SCALES`): ``tiny`` the tests' configuration, ``mini`` ``make evaluate``
+(minutes), ``paper`` the full reproduction; every experiment's ``PARAMS`` is keyed by exactly these."""
 
 
 INTEGRABLE = tuple(sorted(INTEGRABLE_ETAS.values()))

@@ -27,6 +27,7 @@ from pathlib import Path
 from modeling.kinds import KINDS
 from qchaos.errors import MissingResource, ParameterError
 from qchaos.registry import ROLES
+from qchaos.scales import USER_SCALES
 
 __all__ = ["Resources", "MissingResourceError", "DATASET_ROLES", "MODEL_ROLES"]
 
@@ -53,8 +54,8 @@ class Resources:
         build: generate / publish / train what is missing (else :class:`MissingResourceError`).
         progress: progress bars of generation and training.
         datasets: role -> repo id, overriding :data:`DATASET_ROLES` (the tests' tiny datasets).
-        train_preset: training settings preset (``modeling.train.TRAIN_PRESETS``); default ``paper`` for the paper
-            preset, else ``mini``.
+        train_preset: training settings preset (``modeling.train.TRAIN_PRESETS``); default the evaluation's own
+            scale where users run it (``mini``, ``paper``), else the first of :data:`qchaos.scales.USER_SCALES`.
         train_overrides: settings applied to every training (e.g. ``{"epochs": 1}`` in tests).
         runs_dir: folder of the training logs (default ``runs/evaluate``).
         source: where datasets and checkpoints are read (``auto``: local hub, else the Hub; ``local``).
@@ -67,7 +68,7 @@ class Resources:
         self.build = build
         self.progress = progress
         self.datasets = dict(datasets or {})
-        self.train_preset = train_preset or ("paper" if preset == "paper" else "mini")
+        self.train_preset = train_preset or (preset if preset in USER_SCALES else USER_SCALES[0])
         self.train_overrides = dict(train_overrides or {})
         self.runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / "evaluate"
         self.source = source

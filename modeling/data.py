@@ -46,9 +46,10 @@ class DatasetNotFoundError(NotFoundError, ValueError):
 
 
 def _how_to_make(repo_id: str, system: str) -> str:
+    """The commands that build ``repo_id``: its own named config when the name is ``<system>-<config>``."""
     name = repo_id.split("/")[-1]
     preset = name[len(system) + 1:] if name.startswith(system + "-") else ""
-    if preset in ("mini", "paper"):
+    if system in SYSTEMS and preset in SYSTEMS[system].presets:
         return (f"`qchaos generate {system} --preset {preset} && qchaos publish {system} --preset {preset}`")
     return (f"`qchaos generate {system} --preset mini --out data/{name}.zarr [overrides] && qchaos publish "
             f"{system} --preset mini --store data/{name}.zarr --repo-id {repo_id}`")

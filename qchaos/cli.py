@@ -19,6 +19,7 @@ from modeling.kinds import KINDS
 
 from .errors import EnvironmentFault, ParameterError, QchaosError, exit_code
 from .hub import DatasetIntegrityError
+from .scales import SCALES, USER_SCALES
 
 
 class CLIError(ParameterError):
@@ -557,8 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "JSON log has every step's loss and every epoch's metrics. Same seed, same "
                                      "data, CPU: identical metrics.")
     trn.add_argument("model", choices=tuple(KINDS), help="what to train")
-    trn.add_argument("--preset", default="mini", choices=("mini", "paper"),
-                     help="training settings and default dataset (default: mini)")
+    trn.add_argument("--preset", default=USER_SCALES[0], choices=USER_SCALES,
+                     help=f"scale of the training settings and the default dataset (default: {USER_SCALES[0]})")
     trn.add_argument("--dataset", type=_text,
                      help="dataset repo id (default: qchaos/twobody-<preset> or qchaos/tribaker-<preset>)")
     trn.add_argument("--seed", type=_seed, default=0, help="seed of initialisation, batch order, dropout (default 0)")
@@ -591,7 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "datasets and checkpoints are generated and trained unless --no-build.")
     ev.add_argument("names", type=_text, nargs="*", metavar="NAME",
                     help="experiments to run (default: all; see --list)")
-    ev.add_argument("--preset", default="mini", choices=("mini", "paper"), help="scale (default: mini)")
+    ev.add_argument("--preset", default=USER_SCALES[0], choices=USER_SCALES,
+                    help="scale: " + "; ".join(f"{s}: {SCALES[s].description}" for s in USER_SCALES)
+                    + f" (default: {USER_SCALES[0]})")
     ev.add_argument("--out", type=_path, default=Path("reports"), help="parent of the report folder (default: reports)")
     ev.add_argument("--no-build", action="store_true",
                     help="never generate, publish or train: a missing dataset or checkpoint is an error")

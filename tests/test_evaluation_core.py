@@ -209,7 +209,6 @@ def test_every_registered_experiment_follows_the_protocol():
     assert len(names) == len(core.EXPERIMENT_MODULES) == 9 and len(set(names)) == 9
     for name in names:
         mod = core.get_experiment(name)
-        assert set(mod.PARAMS) == {"tiny", "mini", "paper"}, name
         assert callable(mod.run) and mod.TITLE and mod.__doc__, name
         assert core.get_experiment(name.replace("-", "_")) is mod
 
