@@ -97,8 +97,10 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 def interleave(baseline: Callable[[], object], candidate: Callable[[], object], rounds_baseline: int = 1,
                rounds_candidate: int = 1, log: Callable[[str], None] | None = None) -> dict:
-    """Time the two sides alternately: round i runs B then C (i even) or C then B (i odd), each side only while
-    it has rounds left (so 2 baseline rounds and 1 candidate round run B, C, B).
+    """Time the two sides alternately.
+
+    Round i runs B then C (i even) or C then B (i odd), each side only while it has rounds left (so 2 baseline
+    rounds and 1 candidate round run B, C, B).
 
     Alternating spreads slow drifts of the machine load over both sides. Returns
     ``{"baseline": [seconds...], "candidate": [seconds...], "baseline_result": ..., "candidate_result": ...}``
@@ -159,8 +161,9 @@ def comparison(*, compared: str, baseline: dict, candidate: dict, target_ratio: 
 
 # -- machine -----------------------------------------------------------------------------------------------------
 def blas_threads() -> dict:
-    """Threads of each OpenBLAS loaded in this process (numpy's and scipy's wheels bundle their own), read through
-    their ``*_get_num_threads`` symbols; empty where none can be read.
+    """Threads of each OpenBLAS loaded in this process (numpy's and scipy's wheels bundle their own).
+
+    Read through their ``*_get_num_threads`` symbols; empty where none can be read.
     """
     out = {}
     try:
@@ -225,8 +228,10 @@ def _cpu_model() -> str:
 
 
 def code_fingerprint(packages=("generation", "modeling", "evaluation", "qchaos", "benchmarks")) -> str:
-    """sha256 (16 hex digits) of every ``*.py`` of the project's packages: recorded before and after each
-    benchmark, so results taken while the code was being edited are flagged (no git needed).
+    """sha256 (16 hex digits) of every ``*.py`` of the project's packages.
+
+    Recorded before and after each benchmark, so results taken while the code was being edited are flagged (no git
+    needed).
     """
     import hashlib
     from pathlib import Path

@@ -1,5 +1,6 @@
-"""Density-CNN training curves and accuracy against the mass ratio over seeds (Lang et al., arXiv:2402.16244,
-Figs. 11-12; ``docs/twobody.md`` §5-6).
+"""Density-CNN training curves and accuracy against the mass ratio over seeds.
+
+Lang et al., arXiv:2402.16244, Figs. 11-12; ``docs/twobody.md`` §5-6.
 
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P cell
 grid scaled to [0, 1], ``modeling.density_cnn.density_images``):
@@ -63,8 +64,10 @@ def contains_eta(etas, eta: float) -> bool:
 
 
 def scan_plan(scan_etas, train_etas) -> list[tuple[float, bool]]:
-    """The mass ratios of the eta scan, sorted: the union of ``scan_etas`` and ``train_etas`` (duplicates within
-    :data:`ETA_TOL` merged), each with ``True`` when it is a training ratio (then only its test rows count).
+    """The mass ratios of the eta scan, sorted, each flagged when it is a training ratio.
+
+    The union of ``scan_etas`` and ``train_etas`` (duplicates within :data:`ETA_TOL` merged), each with ``True``
+    when it is a training ratio (then only its test rows count).
     """
     out: list[float] = []
     for e in sorted(float(x) for x in list(scan_etas) + list(train_etas)):
@@ -91,8 +94,9 @@ def band(values: np.ndarray) -> dict:
 
 
 def accuracy_of(model, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of ``images`` (n, P, P) the model assigns to ``labels`` (n,) (argmax of the logits; NaN for none),
-    in the model's prediction batches, on the images' device.
+    """Fraction of ``images`` (n, P, P) the model assigns to ``labels`` (n,).
+
+    Argmax of the logits; NaN for no images. Computed in the model's prediction batches, on the images' device.
     """
     from modeling.train import evaluate
 
@@ -133,8 +137,9 @@ def eta_rows(tables: dict, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_scan(ctx):
-    """The ``twobody`` dataset (every split) and the test split of ``twobody-train``: ``(scan, train_test)``,
-    dicts of split name -> loaded ``wavefunctions`` table.
+    """The ``twobody`` dataset (every split) and the test split of ``twobody-train``: ``(scan, train_test)``.
+
+    Both are dicts of split name -> loaded ``wavefunctions`` table.
     """
     from modeling.data import load_table
 
@@ -171,9 +176,10 @@ def scan_eta(ctx, models: list, train_etas, stat, what: str = "eta scan", tables
 
 
 def reference_test_accuracy(ctx, model, test_table=None) -> tuple[float, int]:
-    """Accuracy of ``model`` on the test split of ``twobody-train`` restricted to its training mass ratios (from its
-    meta), and the number of test rows. ``test_table``: that split when already loaded (``load_scan(ctx)[1]
-    ["test"]``).
+    """Accuracy of ``model`` on the test split of ``twobody-train``, and the number of test rows.
+
+    The split is restricted to the model's training mass ratios (from its meta). ``test_table``: that split when
+    already loaded (``load_scan(ctx)[1]["test"]``).
     """
     from modeling.data import load_twobody, twobody_tensors
     from modeling.train import evaluate

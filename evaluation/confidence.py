@@ -1,5 +1,6 @@
-"""Integrability confidence against the mass ratio of a density CNN trained on eta = 1 and one non-integrable ratio
-(Lang et al., arXiv:2402.16244, Fig. 13 and the abstract's 98.78% at eta = 1/3; ``docs/twobody.md`` §6 (CNN)).
+"""Integrability confidence against the mass ratio of a density CNN trained on eta = 1 and one non-integrable ratio.
+
+Lang et al., arXiv:2402.16244, Fig. 13 and the abstract's 98.78% at eta = 1/3; ``docs/twobody.md`` §6 (CNN).
 
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P grid
 scaled to [0, 1]):
@@ -54,8 +55,10 @@ PAPER_CONFIDENCE_1_3 = 0.9878
 
 
 def integrable_index(model_classes, label_names) -> int:
-    """Logit index of the class "integrable": its position in the model's ``classes``, which must name the classes
-    in the dataset's ``label`` order (``ValueError`` otherwise).
+    """Logit index of the class "integrable".
+
+    Its position in the model's ``classes``, which must name the classes in the dataset's ``label`` order
+    (``ValueError`` otherwise).
     """
     model_classes, label_names = list(model_classes), list(label_names)
     if model_classes != label_names or "integrable" not in model_classes:
@@ -74,9 +77,10 @@ def p_integrable(index: int):
 
 
 def nearest_unseen(etas, seen, target: float, label_of, side: str | None = None) -> int | None:
-    """Index of the unseen (``seen`` False), non-integrable (``label_of(eta) == 0``) mass ratio nearest to
-    ``target`` (ties: the smaller eta), only below / above it for ``side="below"`` / ``"above"``; None if there is
-    none.
+    """Index of the unseen, non-integrable mass ratio nearest to ``target``, or None if there is none.
+
+    Unseen: ``seen`` False; non-integrable: ``label_of(eta) == 0``. Ties go to the smaller eta; only ratios below /
+    above ``target`` count for ``side="below"`` / ``"above"``.
     """
     best = None
     for i, (e, s) in enumerate(zip(etas, seen)):
@@ -96,8 +100,9 @@ def is_integrable_eta(eta: float) -> int:
 
 
 def _label_names(ctx, scan_tables: dict | None = None) -> list:
-    """The ``label`` ClassLabel names of the ``twobody`` dataset's test split (``scan_tables``: its splits when
-    already loaded, ``load_scan(ctx)[0]``).
+    """The ``label`` ClassLabel names of the ``twobody`` dataset's test split.
+
+    ``scan_tables``: its splits when already loaded, ``load_scan(ctx)[0]``.
     """
     from modeling.data import load_table
 

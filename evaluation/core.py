@@ -65,8 +65,9 @@ ETA_TOL = 1e-9
 
 
 def experiment_names() -> list[str]:
-    """The CLI names of every experiment, in report order (an experiment's ``NAME`` is its module name with
-    ``-`` for ``_``).
+    """The CLI names of every experiment, in report order.
+
+    An experiment's ``NAME`` is its module name with ``-`` for ``_``.
     """
     return [m.replace("_", "-") for m in EXPERIMENT_MODULES]
 
@@ -206,8 +207,10 @@ class Context:
         return path.name
 
     def save_data(self, obj, suffix: str = "", fmt: str = "json") -> str:
-        """Write the data behind a figure beside it: ``fmt="json"`` (any JSON-able object) or ``"csv"`` (a list
-        of dicts with the same keys, or a dict of equal-length columns). Returns the file name.
+        """Write the data behind a figure beside it; returns the file name.
+
+        ``fmt="json"`` (any JSON-able object) or ``"csv"`` (a list of dicts with the same keys, or a dict of
+        equal-length columns).
         """
         path = self._file(suffix, fmt)
         if fmt == "json":

@@ -1,5 +1,6 @@
-"""Exact diagonalisation against the Bethe ansatz, and the g-independent levels of eta = 1/3
-(Lang et al., arXiv:2402.16244, Figs. 1-2; ``docs/twobody.md`` §3, §8, §9).
+"""Exact diagonalisation against the Bethe ansatz, and the g-independent levels of eta = 1/3.
+
+Lang et al., arXiv:2402.16244, Figs. 1-2; ``docs/twobody.md`` §3, §8, §9.
 
 System: two atoms in the unit hard-wall box, units hbar = L = mu = 1 (masses ``m1 = 1 + eta``, ``m2 = 1 + 1/eta``),
 contact interaction ``g delta(x1 - x2)``; energies in these units.
@@ -122,8 +123,9 @@ def distinct_count(energy: np.ndarray, rtol: float = 1e-9) -> int:
 
 
 def small_basis_scan(eta: float, gs, n_levels: int, n_basis: int) -> list[dict]:
-    """Lowest ``n_levels`` ED levels (both parities) at every g of ``gs``, dense diagonalisation of a basis of
-    ``n_basis`` states.
+    """Lowest ``n_levels`` ED levels (both parities) at every g of ``gs``.
+
+    Dense diagonalisation of a basis of ``n_basis`` states.
 
     Returns one dict per g: ``{"energy", "parity", "horizontal"}``, arrays (n_levels,) ascending in energy;
     ``horizontal`` marks levels equal to an exact g-independent eigenvalue of their block (never at g = 0, where

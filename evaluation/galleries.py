@@ -1,6 +1,7 @@
-"""Galleries of the quantum-layer net on the tribaker map: random states with predictions, activation maps of the
-first and last conv layers, and the learned coherent-state centres (Montes et al., arXiv:2406.00363, Figs. 5-12;
-``docs/tribaker.md`` §7.4).
+"""Galleries of the quantum-layer net on the tribaker map.
+
+Random states with predictions, activation maps of the first and last conv layers, and the learned coherent-state
+centres (Montes et al., arXiv:2406.00363, Figs. 5-12; ``docs/tribaker.md`` §7.4).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar); phase space is the unit torus (q, p) in [0, 1)^2.
 
@@ -72,8 +73,9 @@ def _wrap(d):
 
 
 def torus_displacement(q0, p0, q1, p1) -> np.ndarray:
-    """Distance on the unit torus between centres (q0, p0) and (q1, p1) (arrays of one shape); each coordinate
-    difference is wrapped into [-1/2, 1/2) first.
+    """Distance on the unit torus between centres (q0, p0) and (q1, p1) (arrays of one shape).
+
+    Each coordinate difference is wrapped into [-1/2, 1/2) first.
     """
     dq = _wrap(np.asarray(q1, float) - np.asarray(q0, float))
     dp = _wrap(np.asarray(p1, float) - np.asarray(p0, float))
@@ -183,8 +185,10 @@ def _gallery(ctx, model, data, which: str, R: float) -> dict:
 
 
 def pick_examples(labels_shown, labels_all, shown_rows) -> dict:
-    """Rows of one localized (label 0) and one non-localized (label 1) example: the first of that class in the
-    gallery, else the first in the whole split. Returns ``{0: row, 1: row}`` (a class absent everywhere is left out).
+    """Rows of one localized (label 0) and one non-localized (label 1) example.
+
+    For each class, the first of that class in the gallery, else the first in the whole split. Returns
+    ``{0: row, 1: row}`` (a class absent everywhere is left out).
     """
     out = {}
     for cls in (0, 1):
@@ -236,7 +240,9 @@ def _activations(ctx, model, data, shown: dict, which: str) -> None:
 
 
 def _centres(ctx, layer, zoom: float = 0.25) -> dict:
-    """Figure (d): learned centres on the torus over the initial lattice, a zoom with displacement arrows, and the
+    """Figure (d): the learned coherent-state centres.
+
+    The learned centres on the torus over the initial lattice, a zoom with displacement arrows, and the
     displacement histogram.
     """
     d = centre_displacements(layer)

@@ -1,5 +1,6 @@
-"""Level spacings, Brody fits and the critical line omega_c = 0 against the mass ratio
-(Lang et al., arXiv:2402.16244, Figs. 4-8 and the abstract; ``docs/twobody.md`` §4, §8).
+"""Level spacings, Brody fits and the critical line omega_c = 0 against the mass ratio.
+
+Lang et al., arXiv:2402.16244, Figs. 4-8 and the abstract; ``docs/twobody.md`` §4, §8.
 
 System: two atoms in the unit hard-wall box, units hbar = L = mu = 1. Data: the ``spectra`` config of the
 ``twobody`` role dataset (one row per mass ratio eta at one g: the lowest levels over both parities, energies
@@ -106,8 +107,10 @@ def level_stats(energies) -> dict:
 
 
 def separation_fraction(omega, integrable) -> float:
-    """Fraction of points on the right side of the critical line omega_c = 0: omega < 0 for the integrable ones
-    (``integrable`` True), omega > 0 for the others. ``omega``, ``integrable``: arrays (k,), k >= 1.
+    """Fraction of points on the right side of the critical line omega_c = 0.
+
+    The right side is omega < 0 for the integrable ones (``integrable`` True), omega > 0 for the others.
+    ``omega``, ``integrable``: arrays (k,), k >= 1.
     """
     omega, integrable = np.asarray(omega, dtype=float), np.asarray(integrable, dtype=bool)
     if omega.size == 0:
@@ -122,8 +125,10 @@ def _close(values, target) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ data
 def load_spectra(ctx, role: str = "twobody") -> list[dict]:
-    """Rows of the ``spectra`` config of the dataset of ``role`` (``twobody``: the coarse scan; ``twobody-fine``:
-    the fine scans, more levels), ascending eta: eta, g, label and the level arrays as numpy.
+    """Rows of the ``spectra`` config of the dataset of ``role``, ascending eta.
+
+    ``role``: ``twobody`` (the coarse scan) or ``twobody-fine`` (the fine scans, more levels). Each row holds eta,
+    g, label and the level arrays as numpy.
     """
     from modeling.data import load_table
 

@@ -1,6 +1,7 @@
-"""Past the paper: localization of tribaker resonances against N towards the semiclassical limit, closed vs
-partially open map (the open question of Montes et al., arXiv:2406.00363: is there more localization in the open
-map, and how does it evolve as N grows? ``docs/tribaker.md`` §2-4, §9-12).
+"""Past the paper: localization of tribaker resonances against N towards the semiclassical limit.
+
+Closed vs partially open map (the open question of Montes et al., arXiv:2406.00363: is there more localization in
+the open map, and how does it evolve as N grows? ``docs/tribaker.md`` §2-4, §9-12).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar) (semiclassical limit N -> infinity); the norm ratio
 mu of a Husimi / LR image is 1 for a coherent state and N/2 for the uniform distribution (``docs/tribaker.md``
@@ -141,8 +142,9 @@ def log_slope(N, f) -> float:
 
 
 def classify_spectrum(model, N: int, R: float, min_abs_z: float = 0.0) -> dict:
-    """All resonances of ``tribaker(N, R)`` with |z| > ``min_abs_z``: |z| (n,), mu / (N/2) (n,), net says
-    localized (n,) bool.
+    """All resonances of ``tribaker(N, R)`` with |z| > ``min_abs_z``, classified by the net.
+
+    Returns |z| (n,), mu / (N/2) (n,), and net says localized (n,) bool.
     """
     from generation.tribaker.generate import norm_ratios
     from generation.tribaker.resonances import resonances
@@ -229,8 +231,9 @@ def _row(N: int, R: float, point: dict, localized: np.ndarray, t: float, quantil
 
 
 def _thresholds(ctx, repo: str, maps: dict, train=None) -> dict:
-    """Per map: the norm-ratio threshold fitted on the training rows (:func:`fit_threshold`); ``train``: the loaded
-    training split of ``repo`` (loaded here when None).
+    """Per map: the norm-ratio threshold fitted on the training rows (:func:`fit_threshold`).
+
+    ``train``: the loaded training split of ``repo`` (loaded here when None).
     """
     if train is None:
         from modeling.data import load_table
@@ -299,9 +302,10 @@ def _figure(ctx, rows: list[dict], maps: dict, thr: dict, trained: tuple[int, in
 
 
 def _sweep(ctx, p: dict, maps: dict):
-    """Compute (or resume) the experiment's (N, R) points: the store of ``build("tribaker", p["points"])``, the
-    same call as ``qchaos generate tribaker --preset <points>`` (a custom store under the runs folder when
-    ``p["overrides"]`` changes the preset). Returns ``(store, config)``.
+    """Compute (or resume) the experiment's (N, R) points; returns ``(store, config)``.
+
+    The store of ``build("tribaker", p["points"])``, the same call as ``qchaos generate tribaker --preset <points>``
+    (a custom store under the runs folder when ``p["overrides"]`` changes the preset).
     """
     from pathlib import Path
 
@@ -325,8 +329,10 @@ def _sweep(ctx, p: dict, maps: dict):
 
 
 def _publish_corpus(ctx, p: dict) -> str | None:
-    """Publish the points' store as the ``tribaker-largeN`` dataset (its role at this preset), when the points are
-    that preset's store unchanged and building is on; returns the repo id (None: not published, logged why).
+    """Publish the points' store as the ``tribaker-largeN`` dataset (its role at this preset).
+
+    Only when the points are that preset's store unchanged and building is on. Returns the repo id (None: not
+    published, logged why).
     """
     from .resources import DATASET_ROLES
 

@@ -19,8 +19,10 @@ __all__ = ["load_targets", "verdict", "shortfall", "headline", "render_report"]
 
 
 def load_targets(path=None) -> dict:
-    """The targets table (without its ``_comment`` entries): ``path``, else the package's ``targets.json``
-    (package data, read through ``importlib.resources``).
+    """The targets table (without its ``_comment`` entries).
+
+    Read from ``path``, else from the package's ``targets.json`` (package data, read through
+    ``importlib.resources``).
     """
     from qchaos.hub import package_file
 
@@ -58,9 +60,10 @@ def verdict(value, target: dict | None, preset: str) -> str:
 
 
 def shortfall(value, target: dict | None) -> float | None:
-    """How far a measured value misses its target (> 0 when not met, in the metric's units): the distance to the
-    bound for ``>=``, ``>``, ``<=``, ``<``, and beyond the tolerance for ``approx`` / ``==``; None without a value
-    or target.
+    """How far a measured value misses its target (> 0 when not met, in the metric's units).
+
+    The distance to the bound for ``>=``, ``>``, ``<=``, ``<``, and beyond the tolerance for ``approx`` / ``==``;
+    None without a value or target.
     """
     if target is None or value is None or (isinstance(value, float) and math.isnan(value)):
         return None

@@ -100,8 +100,9 @@ class Resources:
         return repo_id
 
     def _build_dataset(self, system: str, gen_preset: str, how: str) -> None:
-        """Generate (or resume) the preset's store and publish it: the same calls as ``qchaos generate`` and
-        ``qchaos publish`` (the build API, never the CLI).
+        """Generate (or resume) the preset's store and publish it.
+
+        The same calls as ``qchaos generate`` and ``qchaos publish`` (the build API, never the CLI).
         """
         from generation.build import build
         from generation.publish import publish
@@ -245,8 +246,9 @@ class Resources:
         return result
 
     def _finished_run(self, log_path: Path, settings, dataset: str):
-        """The ``TrainResult`` of a training run finished earlier with exactly these settings on the dataset as it
-        is now published (its log and checkpoint beside it), else None.
+        """The ``TrainResult`` of a training run finished earlier with exactly these settings, else None.
+
+        The run must be on the dataset as it is now published, its log and checkpoint beside it.
         """
         import json
 

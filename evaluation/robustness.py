@@ -1,5 +1,7 @@
-"""Robustness of the density CNN to FGSM, PGD and the quantum perturbation, original against adversarially hardened
-net (Lang et al., arXiv:2402.16244, Figs. 14-16, Eqs. 17-18; ``docs/twobody.md`` §7 (adversarial)).
+"""Robustness of the density CNN to FGSM, PGD and the quantum perturbation, original against hardened net.
+
+The hardened net is the adversarially trained one (Lang et al., arXiv:2402.16244, Figs. 14-16, Eqs. 17-18;
+``docs/twobody.md`` §7 (adversarial)).
 
 Protocol (two atoms in a hard-wall trap, units hbar = L = mu = 1; images = ``|psi(x1, x2)|^2`` on the P x P grid
 scaled to [0, 1], ``modeling.density_cnn.density_images``):
@@ -85,8 +87,9 @@ NET_STYLE = {"original": dict(color=NONINTEGRABLE_COLOR, marker="o"), "hardened"
 
 # -- pure helpers -------------------------------------------------------------------------------------------------
 def group_accuracies(pred: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Accuracy of predictions ``pred`` (n,) against ``labels`` (n,) (1 integrable, 0 non-integrable) for all,
-    integrable and non-integrable states (NaN for an empty group).
+    """Accuracy of predictions ``pred`` (n,) against ``labels`` (n,) for all, integrable and non-integrable states.
+
+    Labels: 1 integrable, 0 non-integrable. NaN for an empty group.
     """
     right = (pred == labels).double()
     out = {}
@@ -96,9 +99,11 @@ def group_accuracies(pred: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def crossing_eps(eps, acc, threshold: float) -> tuple[float, bool]:
-    """The eps where ``acc`` (on the increasing grid ``eps``) first drops below ``threshold``, linearly interpolated
-    between the last grid point at or above and the first below; ``(eps*, True)``. ``(eps[0], True)`` if the first
-    point is already below; ``(eps[-1], False)`` if it never drops below (a lower bound).
+    """The eps where ``acc`` (on the increasing grid ``eps``) first drops below ``threshold``.
+
+    Linearly interpolated between the last grid point at or above and the first below; ``(eps*, True)``.
+    ``(eps[0], True)`` if the first point is already below; ``(eps[-1], False)`` if it never drops below (a lower
+    bound).
     """
     eps, acc = np.asarray(eps, dtype=np.float64), np.asarray(acc, dtype=np.float64)
     below = np.flatnonzero(acc < threshold)
@@ -152,8 +157,10 @@ def training_etas(models: dict) -> tuple:
 
 
 def subsample(data, n: int | None, seed: int = 0):
-    """``(data restricted, kept positions)``: ``n`` rows of ``data`` (``TwobodyData``) drawn without replacement
-    with ``numpy.random.default_rng(seed)``, kept in their published order (all rows when ``n`` is None or larger).
+    """``(data restricted, kept positions)``: ``n`` rows of ``data`` (``TwobodyData``) drawn at random.
+
+    Drawn without replacement with ``numpy.random.default_rng(seed)``, kept in their published order (all rows when
+    ``n`` is None or larger).
     """
     import dataclasses
 
@@ -166,10 +173,11 @@ def subsample(data, n: int | None, seed: int = 0):
 
 
 def load_states(ctx, etas):
-    """Every split of the nets' training dataset (``ctx.resources.model_role(..., shipped=True)``: the shipped
-    checkpoints' ``twobody-shipped`` at mini and paper) restricted to ``etas``: ``(test, bank)`` — the test split
-    (``TwobodyData``) and a ``PartnerBank`` of all loaded states (the test states are its rows
-    ``bank.rows_of["test"]``).
+    """Every split of the nets' training dataset restricted to ``etas``: ``(test, bank)``.
+
+    The dataset is ``ctx.resources.model_role(..., shipped=True)`` (the shipped checkpoints' ``twobody-shipped`` at
+    mini and paper). Returns the test split (``TwobodyData``) and a ``PartnerBank`` of all loaded states (the test
+    states are its rows ``bank.rows_of["test"]``).
     """
     from modeling.attacks import PartnerBank
     from modeling.data import load_twobody

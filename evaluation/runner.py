@@ -80,10 +80,12 @@ def _write_text(path: Path, text: str) -> None:
 
 def _merge_entry(folder: Path, doc: dict, name: str, entry: dict, order: list[str], targets, shown,
                  save_previous: dict | None = None) -> dict:
-    """Write ``entry`` into ``results.json`` as it is on disk now (another run into the same folder may have
-    finished other experiments since this one started: theirs are kept), under a short lock; the report is
-    rendered from the merged document. ``save_previous`` (the run's first result only): the last complete document,
-    written as ``results.previous.json`` first. Returns the merged document (and updates ``doc["experiments"]``).
+    """Write ``entry`` into ``results.json`` as it is on disk now, under a short lock.
+
+    Another run into the same folder may have finished other experiments since this one started: theirs are kept.
+    The report is rendered from the merged document. ``save_previous`` (the run's first result only): the last
+    complete document, written as ``results.previous.json`` first. Returns the merged document (and updates
+    ``doc["experiments"]``).
     """
     from qchaos.atomic import writer_lock
 

@@ -1,5 +1,7 @@
-"""Quantum-layer net on the tribaker map: validation accuracy against the number of N-subsets, closed vs open, and
-the training loss against step (Montes et al., arXiv:2406.00363, Figs. 3-4; ``docs/tribaker.md`` §7.2-7.3).
+"""Quantum-layer net on the tribaker map: validation accuracy against the number of N-subsets, and training loss.
+
+Accuracy closed vs open, and the training loss against step (Montes et al., arXiv:2406.00363, Figs. 3-4;
+``docs/tribaker.md`` §7.2-7.3).
 
 Units: the map's Hilbert-space dimension is N = 1/(2 pi hbar); the dataset holds K dimensions
 N = N0, N0 + 3, ..., N0 + 3 (K - 1), 5 + 5 labelled resonances per (N, R) (the mini / paper datasets).
@@ -113,8 +115,9 @@ def stable_step(losses, level: float) -> float:
 
 
 def seed_stats(rows: list[dict], R: float, ns) -> dict:
-    """Per n: mean, min and max over seeds of the validation accuracy of map R (:func:`evaluation.cnn_training.band`;
-    NaN when no run); lists of floats aligned with ``ns``.
+    """Per n: mean, min and max over seeds of the validation accuracy of map R.
+
+    See :func:`evaluation.cnn_training.band`; NaN when no run. Lists of floats aligned with ``ns``.
     """
     from .cnn_training import band
 
@@ -132,8 +135,10 @@ def _map_name(R: float) -> str:
 
 
 def _train_all(ctx, N0: int, ns: list[int]) -> tuple[list[dict], dict, dict]:
-    """Every (R, n, seed) training; returns the result rows, the per-step losses of the n = K, first-seed runs and
-    their steps per epoch (``res.history[0]["steps"]`` = ceil(training rows / batch size)), both keyed by R.
+    """Run every (R, n, seed) training.
+
+    Returns the result rows, the per-step losses of the n = K, first-seed runs and their steps per epoch
+    (``res.history[0]["steps"]`` = ceil(training rows / batch size)), both keyed by R.
     """
     p = ctx.params
     jobs = [(R, n, s) for R in p["reflectivities"] for n in ns for s in p["seeds"]]

@@ -1,6 +1,7 @@
-"""Time to a reliable integrability verdict: the density CNN on eigenstates against level statistics
-(Lang et al., arXiv:2402.16244: the trained CNN reaches a verdict in "a much shorter computation time" than the
-level-statistics analysis).
+"""Time to a reliable integrability verdict: the density CNN on eigenstates against level statistics.
+
+Lang et al., arXiv:2402.16244: the trained CNN reaches a verdict in "a much shorter computation time" than the
+level-statistics analysis.
 
 System: two atoms in the unit hard-wall box, units hbar = L = mu = 1, contact interaction g = the g of the density
 CNN's training images. Both routes start from nothing but (eta, g) and end with a verdict; what is compared is the
@@ -72,9 +73,10 @@ ROUTES = {"cnn": "A: density CNN (states)", "stats": "B: level statistics (level
 
 # ------------------------------------------------------------------------------------------------ helpers
 def dataset_window(repo_id: str, source: str) -> dict:
-    """The image setup of a two-atom training dataset: ``{"g", "window": (lo, hi), "image_size", "basis_factor"}``
-    from its ``wavefunctions`` rows (every split: the stored level range, the psi shape, the single g) and, for the
-    basis size, the generation config in its manifest (else the generator's default 2).
+    """The image setup of a two-atom training dataset: ``{"g", "window": (lo, hi), "image_size", "basis_factor"}``.
+
+    Read from its ``wavefunctions`` rows (every split: the stored level range, the psi shape, the single g) and, for
+    the basis size, the generation config in its manifest (else the generator's default 2).
     """
     from generation.presets import TwobodyConfig
     from modeling.data import dataset_info, load_table
@@ -150,8 +152,9 @@ def route_cnn(model, eta, g: float, lo: int, n_states: int, image_size: int, bas
 
 
 def route_statistics(eta, g: float, n_levels: int, basis_factor: float) -> dict:
-    """Route B: converged spectrum -> unfolded spacings -> Brody histogram fit; verdict omega < 0; seconds per
-    stage.
+    """Route B: converged spectrum -> unfolded spacings -> Brody histogram fit.
+
+    Verdict: integrable when omega < 0; seconds per stage.
     """
     from generation.spectra import fit_brody_hist, spacings
     from generation.twobody.spectrum import solve_spectrum

@@ -36,8 +36,10 @@ class BuildResult:
 
 
 def store_path(system: str, preset: str, config, base) -> Path:
-    """The default store of a build: ``data/<system>-<preset>.zarr``, or ``data/<system>-custom-<hash>.zarr``
-    (first 8 hex digits of the config hash) when ``config`` differs from the preset's ``base``.
+    """The default store folder of a build.
+
+    ``data/<system>-<preset>.zarr``, or ``data/<system>-custom-<hash>.zarr`` (first 8 hex digits of the config hash)
+    when ``config`` differs from the preset's ``base``.
     """
     if config != base:
         return Path("data") / f"{system}-custom-{config_hash(config.to_dict())[:8]}.zarr"

@@ -1,6 +1,7 @@
-"""The dataset card (``README.md``) of a published repo: YAML metadata (configs, ``dataset_info``) and the text
-rendered from the system's template (``dataset_cards/<system>_dataset.md``), with no timestamp (same store, same
-bytes).
+"""The dataset card (``README.md``) of a published repo.
+
+YAML metadata (configs, ``dataset_info``) and the text rendered from the system's template
+(``dataset_cards/<system>_dataset.md``), with no timestamp (same store, same bytes).
 """
 
 from __future__ import annotations

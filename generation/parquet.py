@@ -27,8 +27,10 @@ HOLDOUT = SPLIT_ORDER.index("holdout")
 
 
 def assign_splits(n: int, fractions, rng: np.random.Generator) -> np.ndarray:
-    """Split codes (indices into ``fractions``) of ``n`` rows: ``perm = rng.permutation(n)``; row ``perm[i]``
-    goes to split k when ``round(n c_{k-1}) <= i < round(n c_k)`` (c = cumulative fractions, halves up).
+    """Split codes (indices into ``fractions``) of ``n`` rows.
+
+    With ``perm = rng.permutation(n)``, row ``perm[i]`` goes to split k when ``round(n c_{k-1}) <= i < round(n c_k)``
+    (c = cumulative fractions, halves up).
     """
     cum = np.cumsum([f for _, f in fractions])
     bounds = [0] + [int(math.floor(n * c + 0.5)) for c in cum[:-1]] + [n]
@@ -66,8 +68,10 @@ def lists(rows: list[np.ndarray], type_: pa.DataType) -> pa.Array:
 
 
 def table(schema: pa.Schema, columns: dict) -> pa.Table:
-    """A table of ``schema`` from ``columns`` (Arrow arrays as given; numpy values widened for integer/bool only,
-    ``TypeError`` for a float that would need a cast).
+    """A table of ``schema`` from ``columns``.
+
+    Arrow arrays are taken as given; numpy values are widened for integer/bool only, ``TypeError`` for a float that
+    would need a cast.
     """
     arrays = []
     for f in schema:

@@ -89,8 +89,9 @@ def match_point(value: float, candidates) -> float | None:
 
 
 def select_points(values, wanted) -> np.ndarray:
-    """Boolean mask (n,) of the rows of a published column ``values`` (n,) whose point is one of ``wanted``: each
-    distinct value is matched once (:func:`match_point`), the rows by exact equality with it.
+    """Boolean mask (n,) of the rows of a published column ``values`` (n,) whose point is one of ``wanted``.
+
+    Each distinct value is matched once (:func:`match_point`), the rows by exact equality with it.
     """
     values = np.asarray(values, dtype=np.float64)
     wanted = [float(w) for w in wanted]

@@ -176,8 +176,10 @@ class PointStore:
     # -- one writer ----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def writing(self):
-        """Hold the store's exclusive writer lock for the ``with`` block; on entry, stray temporary files of killed
-        writers (``.staging/``, zarr ``*.partial`` files, ``.<name>.creating-*``) are removed.
+        """Hold the store's exclusive writer lock for the ``with`` block.
+
+        On entry, stray temporary files of killed writers (``.staging/``, zarr ``*.partial`` files,
+        ``.<name>.creating-*``) are removed.
         """
         import shutil
 
@@ -223,8 +225,10 @@ class PointStore:
 
     def verify_point(self, key: str, params: dict | None = None,
                      required: dict[str, tuple | None] | None = None) -> tuple[str, list[str]]:
-        """Check point ``key``: ``(status, problems)`` with status ``"ok"``, ``"missing"``, ``"incomplete"``,
-        ``"damaged"`` or ``"unverified"`` (complete, written before digests were recorded).
+        """Check point ``key``: ``(status, problems)``.
+
+        Status is ``"ok"``, ``"missing"``, ``"incomplete"``, ``"damaged"`` or ``"unverified"`` (complete, written
+        before digests were recorded).
 
         Checks: readable metadata, the ``complete`` flag, the attributes' sha256, the recorded parameters (and the
         attributes of the same name) against ``params`` (the config's), exactly the recorded arrays present, each
@@ -287,9 +291,11 @@ class PointStore:
 
     # -- writing -------------------------------------------------------------------------------------------------
     def write_point(self, key: str, result: PointResult, params: dict | None = None, replace: bool = False) -> None:
-        """Write one point atomically: built in ``.staging/``, marked complete with its digests, renamed into
-        ``points/<key>`` (an incomplete or, with ``replace``, a damaged leftover is replaced); a complete point is
-        otherwise never rewritten. ``params`` (the config's parameters of the point) are recorded and verified.
+        """Write one point atomically.
+
+        The point is built in ``.staging/``, marked complete with its digests and renamed into ``points/<key>`` (an
+        incomplete or, with ``replace``, a damaged leftover is replaced); a complete point is otherwise never
+        rewritten. ``params`` (the config's parameters of the point) are recorded and verified.
         """
         import shutil
         import uuid

@@ -51,8 +51,9 @@ def _compute_and_write(store: PointStore, key: str, params: dict, task: Callable
 
 def check_points(store: PointStore, points: dict[str, dict], progress: bool = False,
                  required: Callable[[dict], dict] | None = None) -> dict[str, tuple]:
-    """``{key: (status, problems)}`` of :meth:`PointStore.verify_point` for every point of ``points``
-    (``required(params)``: the arrays a complete point must hold, ``System.required_arrays``).
+    """Check every point of ``points``: ``{key: (status, problems)}`` of :meth:`PointStore.verify_point`.
+
+    ``required(params)``: the arrays a complete point must hold (``System.required_arrays``).
     """
     out = {}
     for key in tqdm(points, desc="verify", unit="pt", disable=not progress or not points, leave=False):
@@ -114,10 +115,11 @@ def default_workers() -> int:
 
 
 def scheduler_address(scheduler: str | None = None, scheduler_file: str | os.PathLike | None = None) -> str | None:
-    """The cluster a sweep uses: ``scheduler``, else the address in ``scheduler_file`` (a Dask scheduler file,
-    JSON with ``"address"``), else Dask's ``scheduler-address`` config (``DASK_SCHEDULER_ADDRESS``), else ``None``
-    (no cluster given: in-process or a local cluster). :class:`NotFoundError` for a missing or unreadable
-    scheduler file (named).
+    """The address of the cluster a sweep uses, or ``None``.
+
+    ``scheduler``, else the address in ``scheduler_file`` (a Dask scheduler file, JSON with ``"address"``), else
+    Dask's ``scheduler-address`` config (``DASK_SCHEDULER_ADDRESS``), else ``None`` (no cluster given: in-process or
+    a local cluster). :class:`NotFoundError` for a missing or unreadable scheduler file (named).
     """
     if scheduler:
         return str(scheduler)
@@ -141,8 +143,10 @@ def scheduler_address(scheduler: str | None = None, scheduler_file: str | os.Pat
 
 
 def task_key(store: PointStore, key: str) -> str:
-    """The Dask key of point ``key`` of ``store``: unique per store (resolved path and config hash), so two
-    sweeps on one cluster never collide, and the same on every rerun of one store.
+    """The Dask key of point ``key`` of ``store``.
+
+    Unique per store (resolved path and config hash), so two sweeps on one cluster never collide, and the same on
+    every rerun of one store.
     """
     import hashlib
 
@@ -153,8 +157,10 @@ def task_key(store: PointStore, key: str) -> str:
 
 
 def _client(address: str | None, workers: int | None):
-    """(``Client``, the ``LocalCluster`` started for it or None); :class:`EnvironmentFault` naming the address
-    when a scheduler does not answer within Dask's ``distributed.comm.timeouts.connect``.
+    """A Dask client of ``address`` (or of a new local cluster): (``Client``, the ``LocalCluster`` started or None).
+
+    :class:`EnvironmentFault` naming the address when a scheduler does not answer within Dask's
+    ``distributed.comm.timeouts.connect``.
     """
     import dask
     from dask.distributed import Client, LocalCluster

@@ -44,8 +44,9 @@ class VerifyReport:
 
 
 def required_arrays(system: str, params: dict) -> dict[str, tuple | None]:
-    """``{"table/name": shape or None}`` that a complete point with ``params`` must hold (None: any shape; ``{}``
-    for an unknown system).
+    """The arrays a complete point with ``params`` must hold, ``{"table/name": shape or None}``.
+
+    None: any shape; ``{}`` for an unknown system.
     """
     from .systems import SYSTEMS
 
@@ -140,9 +141,10 @@ def verify_dataset_repo(path: str | Path) -> VerifyReport:
 
 
 def resolve_target(target: str | Path) -> tuple[str, Path]:
-    """``(kind, folder)`` of a store folder, a dataset or model repo folder, or a repo id of the local hub (dataset
-    first); kind is ``"store"``, ``"dataset"`` or ``"model"``. Models are verified by
-    :func:`modeling.hub_model.verify_folder` (this layer does not import modeling).
+    """``(kind, folder)`` of a store folder, a dataset or model repo folder, or a repo id of the local hub.
+
+    A repo id is looked up as a dataset first; kind is ``"store"``, ``"dataset"`` or ``"model"``. Models are
+    verified by :func:`modeling.hub_model.verify_folder` (this layer does not import modeling).
     """
     from qchaos.errors import NotFoundError
     from qchaos.hub import MANIFEST, local_repo_path
@@ -169,8 +171,9 @@ def resolve_target(target: str | Path) -> tuple[str, Path]:
 
 
 def verify(target: str | Path, progress: bool = False) -> VerifyReport:
-    """Verify a store or a dataset repo (see :func:`resolve_target`; a model gives ``kind == "model"`` and no
-    checks: use :func:`modeling.hub_model.verify_folder`).
+    """Verify a store or a dataset repo (see :func:`resolve_target`).
+
+    A model gives ``kind == "model"`` and no checks: use :func:`modeling.hub_model.verify_folder`.
     """
     kind, path = resolve_target(target)
     if kind == "store":

@@ -133,8 +133,9 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int = 10, alpha=
 
 def batched_attack(attack, model, x: torch.Tensor, y: torch.Tensor, eps, batch_size: int = 128,
                    device=None) -> torch.Tensor:
-    """``attack(model, x, y, eps)`` applied to consecutive batches of ``batch_size`` rows (each batch moved to
-    ``device`` when given), the results concatenated (rows in the order of ``x``).
+    """``attack(model, x, y, eps)`` applied to consecutive batches of ``batch_size`` rows.
+
+    Each batch is moved to ``device`` when given; the results are concatenated (rows in the order of ``x``).
     """
 
     def to(t):
@@ -179,8 +180,9 @@ class PGD:
 
 # -- the quantum perturbation ------------------------------------------------------------------------------------
 def grid_norm(psi: torch.Tensor) -> torch.Tensor:
-    """Continuum L2 norm of wavefunctions on the P x P cell-centre grid: ``sqrt(mean(psi**2))`` over the last two
-    axes, shape (..., 1, 1).
+    """Continuum L2 norm of wavefunctions on the P x P cell-centre grid.
+
+    ``sqrt(mean(psi**2))`` over the last two axes, shape (..., 1, 1).
     """
     return torch.sqrt((psi * psi).mean(dim=(-2, -1), keepdim=True))
 
@@ -238,10 +240,12 @@ class PartnerBank:
 
     @classmethod
     def from_parts(cls, parts) -> PartnerBank:
-        """A bank of every state of ``parts`` (e.g. the splits of a dataset as ``TwobodyData``; anything with the
-        attributes ``psi``, ``label``, ``level``, ``eta`` and ``g``), concatenated in order; parts without rows are
-        skipped. A dict ``{name: part}`` also records each part's bank rows in :attr:`rows_of` (``{name: (n,)
-        int64}``), the identity of its states in the bank (no lookup by values needed).
+        """A bank of every state of ``parts``, concatenated in order.
+
+        ``parts``: e.g. the splits of a dataset as ``TwobodyData``; anything with the attributes ``psi``, ``label``,
+        ``level``, ``eta`` and ``g``. Parts without rows are skipped. A dict ``{name: part}`` also records each
+        part's bank rows in :attr:`rows_of` (``{name: (n,) int64}``), the identity of its states in the bank (no
+        lookup by values needed).
         """
         named = dict(parts) if isinstance(parts, dict) else dict(enumerate(parts))
         kept = {k: p for k, p in named.items() if len(p.label)}
@@ -285,8 +289,9 @@ class PartnerBank:
         return idx
 
     def partners(self, *, index) -> torch.Tensor:
-        """The partner wavefunctions (B, P, P) of the bank's states ``index`` (bank rows, e.g. from
-        :attr:`rows_of`: a state's identity is its row, never its values).
+        """The partner wavefunctions (B, P, P) of the bank's states ``index``.
+
+        ``index``: bank rows, e.g. from :attr:`rows_of` (a state's identity is its row, never its values).
         """
         idx = self.rows(index)
         pidx = self.partner_index(self.label[idx], self.level[idx], self.eta[idx], self.g[idx])

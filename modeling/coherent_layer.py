@@ -1,5 +1,6 @@
-"""The "quantum" layer of ``QuantumLocalizationNet``: coherent-state kernels with trainable phase-space centres
-(``docs/tribaker.md`` §3, §6.1, Eq. 7).
+"""The "quantum" layer of ``QuantumLocalizationNet``: coherent-state kernels with trainable phase-space centres.
+
+See ``docs/tribaker.md`` §3, §6.1, Eq. 7.
 
 Kernels are torus coherent states (antiperiodic, symmetric width, ``2 pi hbar = 1/N``), built in torch so they are
 differentiable in their centres ``(q_k, p_k)``::
@@ -210,8 +211,9 @@ class CoherentStateLayer(nn.Module):
 
     @staticmethod
     def _lr_chunked(N: int, q, p, r, l, centres: int):
-        """:meth:`_lr` with the K centres in chunks of ``centres`` (no autograd graph kept): memory O(centres N)
-        instead of ~10 K N doubles, the same O(K N) operations per state.
+        """:meth:`_lr` with the K centres in chunks of ``centres`` (no autograd graph kept).
+
+        Memory O(centres N) instead of ~10 K N doubles, the same O(K N) operations per state.
         """
         s = torch.abs((l.conj() * r).sum(dim=1, keepdim=True))
         parts = []

@@ -40,8 +40,9 @@ _SYSTEM_OF_CONFIG = {s.state_config: name for name, s in SYSTEMS.items()}
 
 
 class DatasetNotFoundError(NotFoundError, ValueError):
-    """A published dataset is neither in the local hub folder nor downloadable (the message says how to make it;
-    exit code 3). Also a ``ValueError``, as before the typed hierarchy.
+    """A published dataset is neither in the local hub folder nor downloadable.
+
+    The message says how to make it; exit code 3. Also a ``ValueError``, as before the typed hierarchy.
     """
 
 
@@ -133,8 +134,10 @@ class TwobodyData:
 
 
 def twobody_tensors(ds, etas=None) -> TwobodyData:
-    """A loaded ``wavefunctions`` split (``datasets.Dataset``) as :class:`TwobodyData`, keeping only the mass
-    ratios ``etas`` (to ``generation.presets.PARAM_TOL``; None keeps all). Only the selected rows' images are read.
+    """A loaded ``wavefunctions`` split (``datasets.Dataset``) as :class:`TwobodyData`.
+
+    Only the mass ratios ``etas`` are kept (to ``generation.presets.PARAM_TOL``; None keeps all). Only the selected
+    rows' images are read.
     """
     eta_all = np.asarray(ds.data.table.column("eta").to_numpy(), dtype=np.float64)
     rows = np.arange(eta_all.shape[0]) if etas is None else np.flatnonzero(select_points(eta_all, etas))
@@ -226,8 +229,9 @@ def collate_resonances(rows, n_max: int | None = None) -> tuple[torch.Tensor, to
 
 
 def resonance_tensors(ds, reflectivity=None, max_N: int | None = None, n_max: int | None = None) -> ResonanceData:
-    """A loaded ``resonances`` split (``datasets.Dataset``) as :class:`ResonanceData` (filters as
-    :func:`load_resonances`).
+    """A loaded ``resonances`` split (``datasets.Dataset``) as :class:`ResonanceData`.
+
+    The filters are those of :func:`load_resonances`.
     """
     table = ds.data.table
     R = np.asarray(table.column("R").to_numpy(), dtype=np.float64)

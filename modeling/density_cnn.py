@@ -107,8 +107,9 @@ class DensityCNN(HubModel, tags=["image-classification", "integrability"]):
         self.register_buffer("input_std", torch.ones(()))
 
     def set_input_normalization(self, images) -> DensityCNN:
-        """Set ``input_mean`` / ``input_std`` to the pixel mean and standard deviation of ``images`` (N, P, P)
-        (the training images, in [0, 1]); returns ``self``.
+        """Set ``input_mean`` / ``input_std`` to the pixel mean and standard deviation of ``images``.
+
+        ``images``: (N, P, P), the training images, in [0, 1]. Returns ``self``.
         """
         x = torch.as_tensor(images, dtype=torch.float64)
         std = float(x.std()) if x.numel() > 1 else 1.0

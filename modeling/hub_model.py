@@ -77,7 +77,9 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     input_range: tuple[float, float] | None = None  # accepted value range of the inputs (None: any finite)
 
     def check_values(self, x) -> None:
-        """``ParameterError`` unless ``x`` is a tensor of finite values (real part and imaginary part) inside
+        """Refuse an input that is not a tensor of finite values inside ``input_range``.
+
+        ``ParameterError`` unless ``x`` is a tensor of finite values (real part and imaginary part) inside
         ``input_range`` (when the class sets one).
         """
         from qchaos.errors import ParameterError
@@ -100,8 +102,10 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
 
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-        """Softmax confidences (B, len(classes)) of a classifier's logits, in batches, in eval mode (the mode is
-        restored). ``ParameterError`` for a batch size < 1, non-finite inputs or inputs outside ``input_range``.
+        """Softmax confidences (B, len(classes)) of a classifier's logits.
+
+        Computed in batches, in eval mode (the mode is restored). ``ParameterError`` for a batch size < 1,
+        non-finite inputs or inputs outside ``input_range``.
         """
         from qchaos.errors import ParameterError
 
@@ -120,9 +124,10 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
 
     # -- metadata --------------------------------------------------------------------------------------------------
     def set_meta(self, **meta) -> HubModel:
-        """Record metadata for ``qchaos.json`` and the card: any of :data:`META_KEYS`, e.g. ``dataset=
-        "qchaos/twobody-paper", dataset_config="wavefunctions", metrics={"accuracy": {"test": 0.99}},
-        training={"epochs": 10}``. Returns ``self``.
+        """Record metadata for ``qchaos.json`` and the card.
+
+        Any of :data:`META_KEYS`, e.g. ``dataset="qchaos/twobody-paper", dataset_config="wavefunctions",
+        metrics={"accuracy": {"test": 0.99}}, training={"epochs": 10}``. Returns ``self``.
         """
         unknown = sorted(set(meta) - set(META_KEYS))
         if unknown:
@@ -159,8 +164,10 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="qchaos-hub", licen
     # -- saving ----------------------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, repo_id: str | None = None, push_to_hub: bool = False,
                         model_card_kwargs: dict | None = None, **push_to_hub_kwargs):
-        """Write ``model.safetensors``, ``config.json``, ``qchaos.json`` and the ``README.md`` card (overwritten:
-        the card is generated from the metadata). With ``push_to_hub=True`` also push to ``repo_id``.
+        """Write ``model.safetensors``, ``config.json``, ``qchaos.json`` and the ``README.md`` card.
+
+        The card is overwritten: it is generated from the metadata. With ``push_to_hub=True`` also push to
+        ``repo_id``.
         """
         from qchaos.atomic import disk_full, disk_full_fault, recover, staging_path, swap_in, writer_lock
 
@@ -448,8 +455,9 @@ def read_config(folder) -> dict | None:
 
 
 def record_digest(record: dict) -> str:
-    """sha256 of a ``qchaos.json`` record's canonical JSON without its own ``record_sha256`` (covers the metadata:
-    metrics, dataset, classes).
+    """sha256 of a ``qchaos.json`` record's canonical JSON without its own ``record_sha256``.
+
+    It covers the metadata: metrics, dataset, classes.
     """
     import hashlib
 
@@ -491,8 +499,10 @@ def verify_weights(folder, record: dict, expected_sha256: str | None = None) -> 
 
 
 def verify_folder(folder) -> list[tuple[str, str]]:
-    """Every problem ``(file, what)`` of a saved model folder: record, weights, ``config.json`` and card digests
-    (``qchaos verify MODEL``). An older record without config/card digests gives a ``"no sha256 ..."`` entry.
+    """Every problem ``(file, what)`` of a saved model folder (``qchaos verify MODEL``).
+
+    Checks the record, weights, ``config.json`` and card digests. An older record without config/card digests gives
+    a ``"no sha256 ..."`` entry.
     """
     folder = Path(folder)
     problems = []
@@ -518,7 +528,9 @@ def verify_folder(folder) -> list[tuple[str, str]]:
 
 
 def check_shapes_before_build(cls, kwargs: dict, path) -> None:
-    """Build ``cls(**kwargs)`` on the meta device (no memory) and compare its tensor shapes with the safetensors
+    """Check that ``cls(**kwargs)`` fits the weights of ``path`` before anything real is allocated.
+
+    Builds ``cls(**kwargs)`` on the meta device (no memory) and compares its tensor shapes with the safetensors
     header of ``path``: ``ValueError`` before any real allocation if the arguments do not fit the weights.
     """
     import safetensors

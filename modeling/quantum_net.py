@@ -1,5 +1,7 @@
-"""``QuantumLocalizationNet``: coherent-state layer + single-channel AlexNet-style CNN, classifying resonances of
-the open quantum tribaker map as localized (0) or non-localized (1) (``docs/tribaker.md`` §6 (network)).
+"""``QuantumLocalizationNet``: classifies resonances of the open quantum tribaker map as localized or not.
+
+A coherent-state layer + single-channel AlexNet-style CNN; the classes are localized (0) and non-localized (1)
+(``docs/tribaker.md`` §6 (network)).
 
 Input: the packed batch of :mod:`modeling.coherent_layer` — complex (B, N_max + 1, 2), column 0 the right vector
 ``R``, column 1 the left vector ``L`` (closed map: both psi), zero-padded beyond each sample's N, last row

@@ -1,5 +1,7 @@
-"""Scores of a trained classifier: loss and accuracy on a set (:func:`evaluate`), per reflectivity
-(:func:`reflectivity_accuracy`) and under the adversarial attacks (:func:`robust_metrics`).
+"""Scores of a trained classifier.
+
+Loss and accuracy on a set (:func:`evaluate`), per reflectivity (:func:`reflectivity_accuracy`) and under the
+adversarial attacks (:func:`robust_metrics`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128, dev
 
 
 def reflectivity_accuracy(model, data: dict, device: str = "cpu") -> dict:
-    """Accuracy per split and per reflectivity of a quantum-net: ``{split: {"R=1": acc, "R=0.2": acc}}``
-    (``data``: split -> :class:`~modeling.data.ResonanceData`; R = 1 is the closed map).
+    """Accuracy per split and per reflectivity of a quantum-net: ``{split: {"R=1": acc, "R=0.2": acc}}``.
+
+    ``data``: split -> :class:`~modeling.data.ResonanceData`; R = 1 is the closed map.
     """
     out = {}
     for split, d in data.items():
@@ -52,8 +55,9 @@ def reflectivity_accuracy(model, data: dict, device: str = "cpu") -> dict:
 
 
 def robust_metrics(model, data: dict, fgsm_eps: float, quantum_eps: float, device: str = "cpu") -> dict:
-    """FGSM and quantum-perturbation accuracies of a density model on validation / test (eps = the maxima;
-    ``data``: split -> :class:`~modeling.data.TwobodyData`, every split a partner candidate).
+    """FGSM and quantum-perturbation accuracies of a density model on validation / test.
+
+    eps = the maxima; ``data``: split -> :class:`~modeling.data.TwobodyData`, every split a partner candidate.
     """
     bank = PartnerBank.from_parts(data)  # every split; each split's states found in it by their bank rows
     quantum = QuantumPerturbation(bank)

@@ -1,7 +1,8 @@
-"""The training side of each physical system (:mod:`generation.systems` holds the data side): which published
-table a model trains on and how it becomes tensors, the network, the settings that apply, and the metrics beyond
-loss and accuracy. :data:`TRAINING` maps a system's name to its :class:`SystemTraining`; :mod:`modeling.train` is
-generic over it.
+"""The training side of each physical system (:mod:`generation.systems` holds the data side).
+
+Which published table a model trains on and how it becomes tensors, the network, the settings that apply, and the
+metrics beyond loss and accuracy. :data:`TRAINING` maps a system's name to its :class:`SystemTraining`;
+:mod:`modeling.train` is generic over it.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class SystemTraining:
     settings: tuple[str, ...] = ()
 
     def load(self, settings, source: str) -> tuple[dict, tuple[float, ...] | None]:
-        """``({split: data}, etas)``: every split of the dataset as tensors (``etas``: the selected mass ratios,
-        None where the system has none).
+        """``({split: data}, etas)``: every split of the dataset as tensors.
+
+        ``etas``: the selected mass ratios, None where the system has none.
         """
         raise NotImplementedError
 

@@ -362,8 +362,10 @@ def _new_log(run: _Run) -> dict:
 
 
 class _Batches:
-    """The training batches of a run: shuffled clean batches, each extended by its augmented and adversarial
-    samples (generators seeded by ``seed``, ``seed + 1`` (eps draws), ``seed + 2`` (augmentation)).
+    """The training batches of a run.
+
+    Shuffled clean batches, each extended by its augmented and adversarial samples (generators seeded by ``seed``,
+    ``seed + 1`` (eps draws), ``seed + 2`` (augmentation)).
     """
 
     def __init__(self, run: _Run):
@@ -460,8 +462,10 @@ def _epoch(run: _Run, net, optimizer, scheduler, batches: _Batches, epoch: int, 
 
 
 def _fit(run: _Run):
-    """Build the network (seeded), train every epoch, keep the best by validation accuracy (ties: lower loss,
-    then the earlier epoch) and score it on every split; ``(net, best_epoch, metrics)``.
+    """Train one run's network and score the best epoch: ``(net, best_epoch, metrics)``.
+
+    Build the network (seeded), train every epoch, keep the best by validation accuracy (ties: lower loss, then the
+    earlier epoch) and score it on every split.
     """
     from tqdm.auto import tqdm
 

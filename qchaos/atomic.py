@@ -135,8 +135,10 @@ def recover(dest: str | Path, complete=None, keep_extras: bool = True) -> str | 
 
 
 def clean_stray(dest: str | Path) -> list[Path]:
-    """Remove staging folders and temporary files left beside ``dest`` by killed writers (``.<name>.new-*``,
-    ``.<name>.publishing*``, ``.<name>.creating-*``); returns what was removed. Call it under the writer lock.
+    """Remove staging folders and temporary files left beside ``dest`` by killed writers; returns what was removed.
+
+    The leftovers are ``.<name>.new-*``, ``.<name>.publishing*`` and ``.<name>.creating-*``. Call it under the
+    writer lock.
     """
     dest = Path(dest)
     removed = []
@@ -156,8 +158,10 @@ _FULL_TEXT = ("No space left on device", "Disk quota exceeded", "os error 28", "
 
 
 def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an exception it was raised from) is a full disk or an exceeded quota: an ``OSError`` with
-    ``ENOSPC`` / ``EDQUOT``, or a library error whose message says so (safetensors' ``SafetensorError``).
+    """Whether ``exc`` (or an exception it was raised from) is a full disk or an exceeded quota.
+
+    An ``OSError`` with ``ENOSPC`` / ``EDQUOT``, or a library error whose message says so (safetensors'
+    ``SafetensorError``).
     """
     import errno
 
@@ -173,8 +177,9 @@ def disk_full(exc: BaseException) -> bool:
 
 
 def disk_full_fault(what: str, path: str | Path, exc: BaseException, kept: str) -> EnvironmentFault:
-    """The error for a write into ``path`` (the parameter ``what``) that failed on a full disk: it names the folder,
-    says what is left as it was (``kept``) and what to do.
+    """The error for a write into ``path`` (the parameter ``what``) that failed on a full disk.
+
+    It names the folder, says what is left as it was (``kept``) and what to do.
     """
     path = Path(path)
     return EnvironmentFault(f"{what} = {path}: the disk is full ({type(exc).__name__}: {exc}); {kept}; free space "

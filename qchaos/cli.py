@@ -78,8 +78,9 @@ def _float(text: str) -> float:
 
 # -- the environment -----------------------------------------------------------------------------------------------
 def _can_create_in(folder: Path) -> str:
-    """'' if a file can be created in ``folder`` (tried for real: ``os.access`` says yes to root even in /proc or
-    on a read-only file system), else why not.
+    """'' if a file can be created in ``folder``, else why not.
+
+    Tried for real: ``os.access`` says yes to root even in /proc or on a read-only file system.
     """
     import tempfile
 
@@ -91,8 +92,10 @@ def _can_create_in(folder: Path) -> str:
 
 
 def _writable(path: Path, what: str, folder: bool = False) -> Path:
-    """``path`` (a file or folder to create; ``folder``: it must be a folder) if its nearest existing ancestor is a
-    writable folder, else :class:`EnvironmentFault` naming ``what`` (e.g. ``--out``) and the path.
+    """``path``, a file or folder to create, if its nearest existing ancestor is a writable folder.
+
+    ``folder``: it must be a folder. Otherwise :class:`EnvironmentFault` naming ``what`` (e.g. ``--out``) and the
+    path.
     """
     path = Path(path).expanduser()
     probe = path.absolute()
@@ -646,8 +649,10 @@ _LABELS = {1: "failed", 2: "error", 3: "not found", 4: "integrity error", 5: "en
 
 
 def _classify(exc: BaseException) -> tuple[int, str]:
-    """(exit code, label) of a failure: the typed errors by class; an untyped ``ValueError`` is a bad parameter
-    (2), an untyped ``OSError`` the environment (5), anything else a failed job (1).
+    """(exit code, label) of a failure.
+
+    The typed errors by class; an untyped ``ValueError`` is a bad parameter (2), an untyped ``OSError`` the
+    environment (5), anything else a failed job (1).
     """
     if isinstance(exc, QchaosError):
         code = exit_code(exc)
@@ -661,8 +666,10 @@ def _classify(exc: BaseException) -> tuple[int, str]:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The message of ``exc``; an untyped ``OSError`` names its file and says what to do; multi-line messages
-    (e.g. the failed points of a sweep) keep their lines.
+    """The message of ``exc``.
+
+    An untyped ``OSError`` names its file and says what to do; multi-line messages (e.g. the failed points of a
+    sweep) keep their lines.
     """
     if isinstance(exc, OSError) and not isinstance(exc, QchaosError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc} ({type(exc).__name__}); check the path and its permissions"

@@ -36,14 +36,17 @@ class DatasetIntegrityError(IntegrityError):
 
 
 class RepoNotFoundError(NotFoundError, ValueError):
-    """A repo id, folder, config or registered name that does not exist (exit code 3); also a ``ValueError``, as
-    these errors were before the typed hierarchy, so existing ``except ValueError`` code keeps working.
+    """A repo id, folder, config or registered name that does not exist (exit code 3).
+
+    Also a ``ValueError``, as these errors were before the typed hierarchy, so existing ``except ValueError`` code
+    keeps working.
     """
 
 
 class RepoMissingError(RepoNotFoundError):
-    """The repo itself is nowhere: not a local folder (nor in the local hub) and not on the Hub (a config or split
-    that a repo lacks is a plain :class:`RepoNotFoundError`).
+    """The repo itself is nowhere: not a local folder (nor in the local hub) and not on the Hub.
+
+    A config or split that a repo lacks is a plain :class:`RepoNotFoundError`.
     """
 
 
@@ -53,23 +56,27 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 # -- locations and ids ---------------------------------------------------------------------------------------------
 def user_cache_dir() -> Path:
-    """The per-user cache folder of qchaos: ``$XDG_CACHE_HOME/qchaos`` (default ``~/.cache/qchaos``), the same
-    convention as huggingface_hub's ``~/.cache/huggingface``.
+    """The per-user cache folder of qchaos: ``$XDG_CACHE_HOME/qchaos`` (default ``~/.cache/qchaos``).
+
+    The same convention as huggingface_hub's ``~/.cache/huggingface``.
     """
     return Path(os.environ.get("XDG_CACHE_HOME") or Path("~") / ".cache").expanduser() / "qchaos"
 
 
 def hub_root() -> Path:
-    """The local hub folder: ``$QCHAOS_HUB`` when set, else ``<user cache>/hub`` (:func:`user_cache_dir`), read at
-    every call. An absolute path (``~`` expanded), never relative to a working directory the user did not name.
+    """The local hub folder: ``$QCHAOS_HUB`` when set, else ``<user cache>/hub`` (:func:`user_cache_dir`).
+
+    Read at every call. An absolute path (``~`` expanded), never relative to a working directory the user did not
+    name.
     """
     env = os.environ.get("QCHAOS_HUB")
     return Path(env).expanduser() if env else user_cache_dir() / "hub"
 
 
 def package_file(package: str, name: str) -> Path:
-    """A data file shipped inside an installed package (``importlib.resources``), e.g.
-    ``package_file("dataset_cards", "model_card.md")``; :class:`MissingResource` if the install lacks it.
+    """A data file shipped inside an installed package (``importlib.resources``).
+
+    E.g. ``package_file("dataset_cards", "model_card.md")``; :class:`MissingResource` if the install lacks it.
     """
     from importlib import resources
 
@@ -113,8 +120,10 @@ def local_repo_path(repo_id: str, repo_type: str = "dataset", root: str | Path |
 
 # -- integrity -----------------------------------------------------------------------------------------------------
 def write_json(path: str | Path, obj) -> None:
-    """Write ``obj`` as indented JSON (NaN allowed) atomically: to ``<name>.tmp``, then renamed over ``path``, so an
-    interrupted write never leaves a truncated file. Creates the parent folder.
+    """Write ``obj`` as indented JSON (NaN allowed) atomically.
+
+    Written to ``<name>.tmp``, then renamed over ``path``, so an interrupted write never leaves a truncated file.
+    Creates the parent folder.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +159,10 @@ def read_manifest(path: str | Path) -> dict:
 
 
 def _check_entry(mpath: Path, rel, entry) -> None:
-    """A manifest entry must name a shard ``data/<config>/<name>.parquet`` of its own config inside the repo, with
-    an integer size and a sha256 (``DatasetIntegrityError`` naming the entry otherwise; nothing outside the repo is
+    """Check one manifest entry: a shard of its own config inside the repo, with a size and a sha256.
+
+    A manifest entry must name a shard ``data/<config>/<name>.parquet`` of its own config inside the repo, with an
+    integer size and a sha256 (``DatasetIntegrityError`` naming the entry otherwise; nothing outside the repo is
     ever opened).
     """
     m = _SHARD.fullmatch(rel) if isinstance(rel, str) else None
@@ -239,8 +250,10 @@ def push_folder(path: str | Path, repo_id: str, repo_type: str = "dataset", *, p
 
 
 def _network_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a failure to talk to a server: an ``OSError`` (huggingface_hub's HTTP errors, socket
-    errors) or an error of the HTTP client library (httpx / requests / urllib3 transport errors).
+    """Whether ``exc`` is a failure to talk to a server.
+
+    An ``OSError`` (huggingface_hub's HTTP errors, socket errors) or an error of the HTTP client library (httpx /
+    requests / urllib3 transport errors).
     """
     return isinstance(exc, OSError) or any(
         c.__module__.split(".")[0] in ("httpx", "httpx2", "requests", "urllib3") for c in type(exc).__mro__)
@@ -248,8 +261,10 @@ def _network_error(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def hub_errors(what: str):
-    """Turn a failure to reach or use the Hub (connection refused, timeout, HTTP error, no token) inside the block
-    into :class:`EnvironmentFault` naming ``HF_ENDPOINT`` and ``what`` was attempted.
+    """Turn a failure to reach or use the Hub inside the block into :class:`EnvironmentFault`.
+
+    Failures are a connection refused, a timeout, an HTTP error or no token; the fault names ``HF_ENDPOINT`` and
+    ``what`` was attempted.
     """
     try:
         yield
@@ -331,9 +346,10 @@ def load(repo_id_or_path: str | Path, config: str | None = None, split: str | No
 
 
 def hub_snapshot(repo_id: str, repo_type: str = "dataset", **kwargs) -> Path:
-    """``snapshot_download`` of a Hub repo into the HF cache, with the Hub's failures typed: a repo or revision
-    that does not exist -> :class:`RepoNotFoundError`; no connection, offline mode without a cached copy, a
-    server error -> :class:`EnvironmentFault` naming ``HF_ENDPOINT``.
+    """``snapshot_download`` of a Hub repo into the HF cache, with the Hub's failures typed.
+
+    A repo or revision that does not exist -> :class:`RepoNotFoundError`; no connection, offline mode without a
+    cached copy, a server error -> :class:`EnvironmentFault` naming ``HF_ENDPOINT``.
     """
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (

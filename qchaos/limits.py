@@ -17,8 +17,10 @@ __all__ = ["check_memory", "largest_accepted", "max_bytes"]
 
 
 def max_bytes() -> int:
-    """Memory (bytes) one computation may use: ``$QCHAOS_MAX_BYTES`` if set, else half the machine's physical
-    memory, capped at half the process's ``RLIMIT_AS`` when that is finite.
+    """Memory (bytes) one computation may use.
+
+    ``$QCHAOS_MAX_BYTES`` if set, else half the machine's physical memory, capped at half the process's
+    ``RLIMIT_AS`` when that is finite.
     """
     return _limit()[0]
 

@@ -226,8 +226,10 @@ def get_dataset(name: str) -> dict:
 
 
 def shipped_path(repo_id: str) -> Path | None:
-    """The folder of the checkpoint of a registered model shipped with the package (``qchaos/pretrained/<name>``,
-    read through ``importlib.resources``), or ``None`` if ``repo_id`` is not a shipped checkpoint.
+    """The folder of the checkpoint of a registered model shipped with the package, or ``None``.
+
+    The folder is ``qchaos/pretrained/<name>``, read through ``importlib.resources``; ``None`` if ``repo_id`` is
+    not a shipped checkpoint.
     """
     from importlib import resources
 
@@ -239,8 +241,9 @@ def shipped_path(repo_id: str) -> Path | None:
 
 
 def local_status(name: str, root=None) -> dict:
-    """Whether a registered repo is in the local hub: ``{"name", "kind", "path", "local": bool}``, for a model also
-    ``"shipped": bool`` (a checkpoint that comes with the package, :func:`shipped_path`).
+    """Whether a registered repo is in the local hub: ``{"name", "kind", "path", "local": bool}``.
+
+    For a model also ``"shipped": bool`` (a checkpoint that comes with the package, :func:`shipped_path`).
 
     ``root`` defaults to ``$QCHAOS_HUB`` (:func:`qchaos.hub.hub_root`). :class:`~qchaos.hub.RepoNotFoundError`
     listing every known name if ``name`` is not registered.

@@ -1,5 +1,6 @@
-"""The scales every job runs at: one typed table of the preset names ``qchaos train``, ``qchaos evaluate`` and
-``make bench`` accept (core layer: no physics, no torch).
+"""The scales every job runs at (core layer: no physics, no torch).
+
+One typed table of the preset names ``qchaos train``, ``qchaos evaluate`` and ``make bench`` accept.
 
 A *scale* is the size of a whole job: the default run (``mini``), the full reproduction of the papers (``paper``)
 or the tests' fixtures (``tiny``). Each layer keys its own settings by these names and by nothing else:

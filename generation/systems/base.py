@@ -1,5 +1,6 @@
-"""The :class:`System` base class: what the layers above need to know about one physical system (see
-:mod:`generation.systems`).
+"""The :class:`System` base class: what the layers above need to know about one physical system.
+
+See :mod:`generation.systems`.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ class System:
         return self.config_class(**values)
 
     def cost(self, params: dict) -> float:
-        """A relative cost estimate of one point (any unit): a sweep on a cluster starts the costliest points first,
-        so that the largest ones do not run alone at the end. Default: every point alike.
+        """A relative cost estimate of one point (any unit).
+
+        A sweep on a cluster starts the costliest points first, so that the largest ones do not run alone at the
+        end. Default: every point alike.
         """
         return 1.0
 
@@ -106,8 +109,10 @@ class System:
 
     def rows(self, src, feats: dict, codes: dict,
              held: set[str]) -> Iterator[tuple[str, pa.Table, np.ndarray]]:
-        """``(config, table, split codes)`` blocks of every published row, in store order (``src``: the opened
-        store of :mod:`generation.publish`; ``codes``: per point key the split codes of its state rows).
+        """``(config, table, split codes)`` blocks of every published row, in store order.
+
+        ``src``: the opened store of :mod:`generation.publish`; ``codes``: per point key the split codes of its
+        state rows.
         """
         raise NotImplementedError
 
@@ -116,8 +121,9 @@ class System:
         raise NotImplementedError
 
     def holdout_keys(self, src, holdout) -> set[str]:
-        """The point keys named by ``holdout`` (a string or a list of parameter values); ``ValueError`` for a
-        value that is not a point of the store.
+        """The point keys named by ``holdout`` (a string or a list of parameter values).
+
+        ``ValueError`` for a value that is not a point of the store.
         """
         raise NotImplementedError
 

@@ -1,5 +1,7 @@
-"""Classical reference for the partially open tribaker map: the natural (conditionally invariant) measure from the
-transfer (Ulam) operator on a phase-space grid, coarse-graining of phase-space images, Jensen-Shannon distance.
+"""Classical reference for the partially open tribaker map.
+
+The natural (conditionally invariant) measure from the transfer (Ulam) operator on a phase-space grid,
+coarse-graining of phase-space images, Jensen-Shannon distance.
 
 Conventions (``docs/tribaker.md``): unit torus, grid of M x M cells ``[a/M, (a+1)/M) x [b/M, (b+1)/M)``, index order
 ``[a (q), b (p)]``, measures are cell probabilities (sum 1). The classical map is

@@ -101,7 +101,9 @@ def _opening_diag(N: int, R: float) -> np.ndarray:
 
 
 def check_dense_size(n: int, matrices: float, subject: str) -> None:
-    """``ParameterError`` naming ``N``, the estimate and the largest accepted N if ``matrices`` dense complex
+    """Refuse an ``N`` whose dense ``N x N`` arrays would not fit the memory limit.
+
+    ``ParameterError`` naming ``N``, the estimate and the largest accepted N if ``matrices`` dense complex
     ``N x N`` arrays (16 N^2 bytes each) need more memory than :func:`qchaos.limits.max_bytes`.
     """
     from qchaos.limits import check_memory, max_bytes

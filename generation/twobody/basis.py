@@ -91,8 +91,9 @@ def check_count(value, name: str) -> int:
 
 
 def tie_groups(energy: np.ndarray, rtol: float = _TIE_RTOL) -> np.ndarray:
-    """Group number (0, 1, ...) of each entry of an ascending ``energy`` array: neighbours closer than
-    ``rtol * max(|E|, 1)`` share one group (ties / degenerate levels). Shape (k,), int64.
+    """Group number (0, 1, ...) of each entry of an ascending ``energy`` array.
+
+    Neighbours closer than ``rtol * max(|E|, 1)`` share one group (ties / degenerate levels). Shape (k,), int64.
     """
     e = np.asarray(energy, dtype=np.float64)
     if e.size == 0:

@@ -284,7 +284,9 @@ doubled for the cutoff's growth steps."""
 
 
 def check_bethe_size(n_levels: int, labels: int) -> None:
-    """``ParameterError`` naming ``levels``, the estimate and the accepted range if solving ``labels`` Bethe-ansatz
+    """Refuse a Bethe-ansatz solve that would not fit the memory limit.
+
+    ``ParameterError`` naming ``levels``, the estimate and the accepted range if solving ``labels`` Bethe-ansatz
     labels for ``n_levels`` levels needs more memory than :func:`qchaos.limits.max_bytes`.
     """
     from qchaos.limits import check_memory, max_bytes

@@ -100,8 +100,9 @@ class Elimination:
         self.e_q = float(self._e0.min()) if self._e0.size else np.inf  # lowest eliminated energy
 
     def tail(self, energy: float, order: int = 0) -> np.ndarray:
-        """``T(E) = sum_Q u_a u_a^T / (E0_a - E)`` (order 0) or its derivative ``dT/dE`` (order 1), symmetric
-        PSD (F, F); requires E below every eliminated energy.
+        """The tail ``T(E) = sum_Q u_a u_a^T / (E0_a - E)`` (order 0) or its derivative ``dT/dE`` (order 1).
+
+        Symmetric PSD (F, F); requires E below every eliminated energy.
         """
         if not energy < self.e_q:
             raise ParameterError(f"energy = {energy}: must lie below the lowest eliminated energy {self.e_q}")

@@ -66,9 +66,10 @@ def dense_eigh(ham: BlockHamiltonian, k_lo: int, k_hi: int, vectors: bool = Fals
 
 
 def torch_eigvalsh(h: np.ndarray) -> np.ndarray:
-    """All eigenvalues (ascending) of a dense symmetric float64 array by ``torch.linalg.eigvalsh`` in double
-    precision: on the GPU when CUDA is available, else on the CPU (the same code path, for checks and benchmarks).
-    Raises ``EnvironmentFault`` when torch is not installed.
+    """All eigenvalues (ascending) of a dense symmetric float64 array by ``torch.linalg.eigvalsh``.
+
+    Computed in double precision: on the GPU when CUDA is available, else on the CPU (the same code path, for checks
+    and benchmarks). Raises ``EnvironmentFault`` when torch is not installed.
     """
     try:
         import torch

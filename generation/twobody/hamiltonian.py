@@ -120,8 +120,10 @@ class BlockHamiltonian:
         return n0 - int(np.sum(mu < 0)) if self.g > 0 else n0 + int(np.sum(mu > 0))
 
     def shift_invert(self, s: float, project: sp.spmatrix | None = None) -> spla.LinearOperator:
-        """``(H - s)^-1`` via Woodbury; with ``project`` (sparse orthonormal columns Q) the operator is
-        ``P (H - s)^-1 P`` with ``P = 1 - Q Q^T`` (Q must span an invariant subspace of H).
+        """The operator ``(H - s)^-1`` via Woodbury.
+
+        With ``project`` (sparse orthonormal columns Q) the operator is ``P (H - s)^-1 P`` with ``P = 1 - Q Q^T``
+        (Q must span an invariant subspace of H).
         """
         dinv = (1.0 / (self.d - s))[:, None]
         lu = None if self.g == 0.0 else sla.lu_factor(self.schur(s), check_finite=False)
@@ -145,9 +147,10 @@ class BlockHamiltonian:
     # -- exact g-independent states -------------------------------------------------------------------------------
     @cached_property
     def horizontal(self) -> Horizontal:
-        """Eigenvectors that do not feel the interaction: within each degenerate E0 group, the null space of the
-        group's rows of U (their diagonal traces cancel). Exact for every g (D6 triples at eta = 1/3, exchange-
-        antisymmetric states at eta = 1).
+        """Eigenvectors that do not feel the interaction.
+
+        Within each degenerate E0 group, the null space of the group's rows of U (their diagonal traces cancel).
+        Exact for every g (D6 triples at eta = 1/3, exchange-antisymmetric states at eta = 1).
         """
         d = self.d
         if self.dim < 2:

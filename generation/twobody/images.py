@@ -26,8 +26,9 @@ def grid(size: int) -> np.ndarray:
 
 
 def fix_sign(vectors: np.ndarray) -> np.ndarray:
-    """Deterministic sign of eigenvectors (rows): the largest-magnitude coefficient is made positive (among
-    coefficients equal in size to 1e-6, the first one).
+    """Deterministic sign of eigenvectors (rows).
+
+    The largest-magnitude coefficient is made positive (among coefficients equal in size to 1e-6, the first one).
     """
     vectors = np.asarray(vectors)
     mag = np.abs(vectors)

@@ -197,9 +197,12 @@ def _levels_below(ham: BlockHamiltonian, energy: float, method: str, seed: int) 
 
 
 def _rank_and_keep(energy: np.ndarray, a: dict, codes, n_levels: int):
-    """Level numbers (1-based ranks over both parities, ties by (n, m)) of every computed level, the indices of the
-    ``n_levels`` lowest of the requested parities ``codes``, and the index of the highest non-horizontal one kept
-    (the level whose error is reported as ``top_rel_error``). ``a``: the per-level columns n, m, parity, horizontal.
+    """Rank the computed levels and choose the ``n_levels`` kept.
+
+    Returns the level numbers (1-based ranks over both parities, ties by (n, m)) of every computed level, the
+    indices of the ``n_levels`` lowest of the requested parities ``codes``, and the index of the highest
+    non-horizontal one kept (the level whose error is reported as ``top_rel_error``). ``a``: the per-level columns
+    n, m, parity, horizontal.
     """
     order = rank_levels(energy, a["n"], a["m"], rtol=LEVEL_TIE_RTOL)
     level = np.empty(order.size, np.int64)
@@ -249,7 +252,9 @@ def spectrum_memory(n_levels: int, basis_factor: float = 2.0, parity: str = "bot
 
 def check_spectrum_size(n_levels: int, basis_factor: float, parity: str = "both", *, extrapolate: bool = True,
                         scheme: str = "effective", name: str = "levels") -> None:
-    """``ParameterError`` naming ``levels`` (``name``) and ``basis_factor``, the estimate and the accepted range if
+    """Refuse a :func:`solve_spectrum` call that would not fit the memory limit.
+
+    ``ParameterError`` naming ``levels`` (``name``) and ``basis_factor``, the estimate and the accepted range if
     :func:`solve_spectrum` would need more memory than :func:`qchaos.limits.max_bytes`.
     """
     from qchaos.limits import check_memory, largest_accepted, max_bytes
@@ -520,8 +525,10 @@ def resolve_degeneracies(energy: np.ndarray, vectors: np.ndarray, q: np.ndarray,
 
 
 def spectrum_basis(eta: float, n_levels: int, basis_factor: float, parities: int = 2) -> Basis:
-    """The basis :func:`solve_spectrum` diagonalises for ``n_levels`` levels: ``basis_factor`` states per level wanted
-    (per block when one parity is asked for, ``parities = 1``), at least ``MIN_BASIS`` states.
+    """The basis :func:`solve_spectrum` diagonalises for ``n_levels`` levels.
+
+    ``basis_factor`` states per level wanted (per block when one parity is asked for, ``parities = 1``), at least
+    ``MIN_BASIS`` states.
     """
     per_parity = 2 if parities == 1 else 1
     return basis_by_count(eta, max(MIN_BASIS, int(np.ceil(basis_factor * n_levels * per_parity))))
