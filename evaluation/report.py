@@ -135,6 +135,12 @@ def render_report(results: dict, targets: dict, previous: dict | None = None) ->
     lines.append(f"qchaos-hub {meta.get('version', '?')} (git {str(meta.get('git_commit') or '?')[:10]}), "
                  f"torch {meta.get('torch', '?')}, {meta.get('threads', '?')} threads, {meta.get('machine', '')}. "
                  f"Run finished {meta.get('finished', '?')}; total {_fmt(meta.get('seconds'))} s.")
+    exps = results.get("experiments", {})
+    commits = {str((e.get("run") or {}).get("git_commit") or meta.get("git_commit") or "?")[:10] for e in exps.values()}
+    if len(commits) > 1:  # a resumed run spread over several sittings and code versions
+        lines.append(f"The experiments come from runs at {len(commits)} commits ({', '.join(sorted(commits))}); each "
+                     f"section names its own. Sum of the experiments' seconds: "
+                     f"{_fmt(sum(float(e.get('seconds') or 0) for e in exps.values()))} s.")
     if previous:
         pm = previous.get("meta", {})
         lines.append(f"Previous run: git {str(pm.get('git_commit') or '?')[:10]}, finished {pm.get('finished', '?')}.")

@@ -333,3 +333,15 @@ def test_missing_dataset_is_reported_with_the_command_that_makes_it(name, repo, 
     assert entry["status"] == "missing"
     assert repo in entry["error"] and command in entry["error"]
     assert not (tmp_path / "empty-hub").exists()  # nothing built
+
+
+def test_report_assembled_over_several_commits_says_so():
+    """A resumed paper run spread over sittings: the header names every commit and the experiments' total."""
+    one = render_report(_results(0.99), load_targets())
+    assert "come from runs at" not in one  # one sitting: the run's own header only
+    res = _results(0.99)
+    res["experiments"]["later"] = {**res["experiments"]["demo"], "title": "Later (Fig. 2)", "seconds": 2.5,
+                                   "run": {"git_commit": "def4567890ff", "finished": "2026-12-05 10:48 UTC"}}
+    text = render_report(res, load_targets())
+    assert "The experiments come from runs at 2 commits (abc, def4567890); each section names its own. " \
+           "Sum of the experiments' seconds: 4 s." in text
