@@ -186,8 +186,11 @@ def levels5000(ctx) -> dict:
                           2, 2, log=ctx.log)
     spectra = {1: runs["baseline_result"], 2: runs["candidate_result"]}
     times = {1: min(runs["baseline"]), 2: min(runs["candidate"])}
-    identical = all(np.array_equal(getattr(spectra[w], k), getattr(spec, k), equal_nan=k == "raw")
-                    for w in (1, 2) for k in ("energy", "raw", "error", "level", "parity", "block_index"))
+    # bitwise 1 vs 2 workers (both single-threaded BLAS); the in-process candidate ran with library BLAS threads,
+    # whose reductions differ in the last bits, so it is compared by its largest relative difference
+    identical = all(np.array_equal(getattr(spectra[1], k), getattr(spectra[2], k), equal_nan=k == "raw")
+                    for k in ("energy", "raw", "error", "level", "parity", "block_index"))
+    extra["workers_vs_in_process_max_rel_diff"] = float(np.max(np.abs(spectra[1].energy - spec.energy) / spec.energy))
     workers = {"seconds_1": times[1], "seconds_2": times[2], "runs_1": runs["baseline"], "runs_2": runs["candidate"],
                "ratio_2_vs_1": times[1] / times[2], "target_ratio": 1.7, "identical": identical}
     extra["workers"] = workers
@@ -199,7 +202,7 @@ def levels5000(ctx) -> dict:
              "accuracy fields)",
              "workers: wall time of the same solve_spectrum with client= a LocalCluster of 1 or 2 single-threaded "
              "processes (both clusters started and warmed first; runs alternated, best of 2 each); identical = "
-             "bitwise equal arrays, to each other and to the in-process candidate",
+             "bitwise equal arrays on 1 and 2 workers",
              f"GPU: {cuda}; the torch double-precision dense route (method='torch') runs on the CPU here"]
     return comparison(
         compared=f"{n_levels} lowest levels (both parities) of eta=1/3, g={G}",
