@@ -172,18 +172,18 @@ def levels5000(ctx) -> dict:
     # warm (modules imported, a small spectrum solved) before any timing, the sides alternated, best of 2 each
     from dask.distributed import Client, LocalCluster
 
-    solve = solve_spectrum
     with contextlib.ExitStack() as stack:
         clients = {}
         for n in (1, 2):
             cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                        dashboard_address=None, silence_logs=40))
             clients[n] = stack.enter_context(Client(cluster))
-            solve(eta, G, 200, basis_factor=EFFECTIVE_FACTOR, client=clients[n])
+            solve_spectrum(eta, G, 200, basis_factor=EFFECTIVE_FACTOR, client=clients[n])
         ctx.log("1 vs 2 Dask workers (alternated, best of 2)")
-        runs = interleave(lambda: solve(eta, G, n_levels, basis_factor=EFFECTIVE_FACTOR, client=clients[1]),
-                          lambda: solve(eta, G, n_levels, basis_factor=EFFECTIVE_FACTOR, client=clients[2]),
-                          2, 2, log=ctx.log)
+        def on(n):
+            return lambda: solve_spectrum(eta, G, n_levels, basis_factor=EFFECTIVE_FACTOR, client=clients[n])
+
+        runs = interleave(on(1), on(2), 2, 2, log=ctx.log)
     spectra = {1: runs["baseline_result"], 2: runs["candidate_result"]}
     times = {1: min(runs["baseline"]), 2: min(runs["candidate"])}
     # bitwise 1 vs 2 workers (both single-threaded BLAS); the in-process candidate ran with library BLAS threads,
