@@ -9,10 +9,11 @@ cost of a verdict that is *right*, so each route gets the smallest amount of dat
 
 * **Route A (CNN), n states.** The eigenstates of levels lo .. lo + n - 1 (lo: the first level of the CNN's training
   window), at the resolution P and the basis size of its training images, exactly as the generator makes them
-  (``generation/twobody/generate.py``): ``solve_spectrum(eta, g, lo + n - 1, basis_factor)`` without Richardson
-  extrapolation, ``eigenstates``, ``fix_sign``, ``wavefunction_images``, ``density_images``; then the CNN (loaded
-  before timing: a trained net is at hand) classifies every state. Verdict: integrable when the majority of the n
-  states is called integrable (``cnn_verdict``; the mean integrable confidence is recorded too).
+  (``generation/twobody/generate.py``): ``solve_spectrum(eta, g, lo + n - 1, basis_factor)`` without
+  extrapolation and without the generator's convergence report of the top level (``top_check=False``: the raw
+  levels only rank the states), ``eigenstates``, ``fix_sign``, ``wavefunction_images``, ``density_images``; then
+  the CNN (loaded before timing: a trained net is at hand) classifies every state. Verdict: integrable when the
+  majority of the n states is called integrable (``cnn_verdict``; the mean integrable confidence is recorded too).
 * **Route B (level statistics), n levels.** The n lowest converged levels (the default one-basis scheme),
   ``solve_spectrum(eta, g, n, basis_factor)``, both parities mixed, unfolding and the Brody histogram fit with the
   paper's bins (``generation.spectra``). Verdict: integrable when omega < 0 (the critical line omega_c = 0).
@@ -140,7 +141,7 @@ def route_cnn(model, eta, g: float, lo: int, n_states: int, image_size: int, bas
 
     hi = lo + n_states - 1
     t0 = time.perf_counter()
-    spec = solve_spectrum(eta, g, hi, basis_factor=basis_factor, extrapolate=False)
+    spec = solve_spectrum(eta, g, hi, basis_factor=basis_factor, extrapolate=False, top_check=False)
     _, basis, vectors = eigenstates(spec, lo, hi)
     t1 = time.perf_counter()
     images = density_images(torch.from_numpy(wavefunction_images(basis, fix_sign(vectors), image_size)))

@@ -446,6 +446,8 @@ GIB4 = str(4 * 2**30)
      r"levels = 30000, basis_factor = 2: .*accepted: levels <= 6680 at basis_factor = 2"),
     (lambda: solve_spectrum(0.5, 5.0, 10**8, extrapolate=False),
      r"levels = 100000000, .*accepted: levels <= 1121159 at basis_factor = 2"),
+    (lambda: solve_spectrum(0.5, 5.0, 10, extrapolate=False, top_check="no"),
+     r"top_check = 'no': must be True or False"),
     (lambda: solve_spectrum(0.5, 5.0, 10, basis_factor=1e7),
      r"basis_factor = 10000000.0: must be a finite number <= 1000"),
     (lambda: solve_spectrum(0.5, 5.0, 10, basis_factor=float("inf")),

@@ -235,6 +235,21 @@ def test_extrapolated_spectrum_matches_bethe(eta):
         assert np.all(np.abs(e - ba)[~hz] < 0.3 * (raw - ba)[~hz])  # and extrapolation beats raw ED
 
 
+def test_raw_solve_without_top_check_keeps_levels_and_states():
+    """top_check=False skips only the 4x-basis error report: same raw levels, same window states, error NaN."""
+    full = solve_spectrum(0.57, 30.0, 120, extrapolate=False)
+    fast = solve_spectrum(0.57, 30.0, 120, extrapolate=False, top_check=False)
+    assert np.isfinite(full.top_rel_error) and 0 < full.top_rel_error < 0.1
+    assert np.isnan(fast.top_rel_error)
+    np.testing.assert_array_equal(fast.energy, full.energy)
+    np.testing.assert_array_equal(fast.level, full.level)
+    np.testing.assert_array_equal(eigenstates(fast, 100, 110)[2], eigenstates(full, 100, 110)[2])
+    # the raw levels are variational upper bounds of the exact ones (Bethe ansatz at the integrable eta = 1)
+    raw = solve_spectrum(1.0, 10.0, 80, extrapolate=False, top_check=False)
+    exact = bethe_levels(1.0, 10.0, 80).energy
+    assert np.all(raw.energy >= exact * (1 - 1e-12)) and np.max(raw.energy / exact - 1) < 1e-2
+
+
 # ------------------------------------------------------------------------------------- horizontal levels
 
 

@@ -98,7 +98,7 @@ class Spectrum:
         n, m: non-interacting label each level connects to.  block_index: 0-based index in its parity block.
         horizontal: exact g-independent level (detected from the null space of the diagonal traces).
         top_rel_error: estimated relative error of the highest non-horizontal level (Richardson: of its raw value,
-            from the 4x basis; effective: of its converged value).
+            from the 4x basis; effective: of its converged value; NaN for a raw solve with ``top_check=False``).
     """
 
     eta: float
@@ -273,7 +273,7 @@ def check_spectrum_size(n_levels: int, basis_factor: float, parity: str = "both"
 
 def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
                    extrapolate: bool = True, method: str = "auto", seed: int = 0, scheme: str = "effective",
-                   client=None) -> Spectrum:
+                   client=None, top_check: bool = True) -> Spectrum:
     """The ``n_levels`` lowest levels (over both parities, or of one parity block).
 
     Level numbers always rank over both parities, so with a single parity the other block is solved too, up to
@@ -297,6 +297,10 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         client: a ``dask.distributed.Client``: the independent dense solves of scheme "effective" (one per parity
             block and grid energy) run as tasks on its workers; results are bit-for-bit those of one process with
             the workers' BLAS thread count. ``None``: in this process. Ignored by scheme "richardson".
+        top_check: with ``extrapolate=False``, estimate the relative error of the top level from its partner in a
+            4x basis (``top_rel_error``; the most expensive part of a raw solve of a few hundred levels). False
+            skips that solve (``top_rel_error`` NaN): for callers that only need the raw levels or the
+            eigenstates of a window. Ignored when extrapolating.
     """
     from qchaos.errors import ParameterError
 
@@ -319,6 +323,8 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         raise ParameterError(f"extrapolate = {extrapolate!r}: must be True or False")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ParameterError(f"seed = {seed!r}: must be an integer in [0, 2**32)")
+    if not isinstance(top_check, (bool, np.bool_)):
+        raise ParameterError(f"top_check = {top_check!r}: must be True or False")
     check_spectrum_size(n_levels, float(basis_factor), parity, extrapolate=bool(extrapolate) and g != 0.0,
                         scheme=scheme)
     basis = spectrum_basis(eta, n_levels, basis_factor, len(codes))
@@ -343,8 +349,8 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         top_code = None
         if not extrapolate:  # only the highest non-horizontal level asked for, for the convergence report
             cand = [(raw[c][~hz[c] & wanted[c]].max(), c) for c in codes if np.any(~hz[c] & wanted[c])]
-            top_code = max(cand)[1] if cand else None
-        big = basis_by_count(eta, RICHARDSON_FACTOR * basis.dim)
+            top_code = max(cand)[1] if cand and top_check else None
+        big = basis_by_count(eta, RICHARDSON_FACTOR * basis.dim) if extrapolate or top_code is not None else None
         for c in (0, 1):
             # extrapolation lowers energies: pair every computed level, not only those below the raw cut
             free = np.flatnonzero(~hz[c])
@@ -373,7 +379,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         energy, error = a["raw"], np.full(a["raw"].size, np.nan if g != 0.0 else 0.0)
     # the other parity's levels beyond the requested block are not all computed: rank only what is complete
     level, keep, top = _rank_and_keep(np.where(np.isnan(energy), a["raw"], energy), a, codes, n_levels)
-    top_err = float(2 * abs(a["raw"][top] - a["big"][top]) / abs(a["raw"][top])) if g else 0.0
+    top_err = float(2 * abs(a["raw"][top] - a["big"][top]) / abs(a["raw"][top])) if g else 0.0  # NaN: not checked
     out = {k: v[keep] for k, v in a.items() if k != "big"}
     return Spectrum(eta=eta, g=g, energy=energy[keep], error=error[keep], level=level[keep],
                     basis_size=basis.dim, e_cut=basis.e_cut, extrapolated=bool(extrapolate and g != 0.0),
