@@ -58,7 +58,7 @@ def print_table(entries: list[dict], file=sys.stdout) -> None:
         rows.append((e["name"], _fmt_s(e["baseline"]["seconds"]), _fmt_s(e["candidate"]["seconds"]),
                      f"{e['ratio']:.2f}x", f">= {tgt}x" if tgt else "-", met,
                      (acc_met + " " if acc_met else "") + ", ".join(
-                         f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}"
+                         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                          for k, v in e.get("accuracy_summary", {}).items())))
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = "  ".join(h.ljust(w) for h, w in zip(head, widths))

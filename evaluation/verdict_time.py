@@ -9,11 +9,13 @@ cost of a verdict that is *right*, so each route gets the smallest amount of dat
 
 * **Route A (CNN), n states.** The eigenstates of levels lo .. lo + n - 1 (lo: the first level of the CNN's training
   window), at the resolution P and the basis size of its training images, exactly as the generator makes them
-  (``generation/twobody/generate.py``): ``solve_spectrum(eta, g, lo + n - 1, basis_factor)`` without
-  extrapolation and without the generator's convergence report of the top level (``top_check=False``: the raw
-  levels only rank the states), ``eigenstates``, ``fix_sign``, ``wavefunction_images``, ``density_images``; then
-  the CNN (loaded before timing: a trained net is at hand) classifies every state. Verdict: integrable when the
-  majority of the n states is called integrable (``cnn_verdict``; the mean integrable confidence is recorded too).
+  (``generation/twobody/generate.py``): the raw levels up to lo + n - 1 and the window's eigenvectors in the
+  ``basis_factor`` basis, from one diagonalisation per parity block (``window_states``: the states of
+  ``solve_spectrum(..., extrapolate=False)`` + ``eigenstates``, without the generator's convergence report of the
+  top level, since the raw levels only rank the states), ``fix_sign``, ``wavefunction_images``,
+  ``density_images``; then the CNN (loaded before timing: a trained net is at hand) classifies every state.
+  Verdict: integrable when the majority of the n states is called integrable (``cnn_verdict``; the mean
+  integrable confidence is recorded too).
 * **Route B (level statistics), n levels.** The n lowest converged levels (the default one-basis scheme),
   ``solve_spectrum(eta, g, n, basis_factor)``, both parities mixed, unfolding and the Brody histogram fit with the
   paper's bins (``generation.spectra``). Verdict: integrable when omega < 0 (the critical line omega_c = 0).
@@ -63,7 +65,7 @@ PARAMS = {
     "tiny": {"etas": ["1/3", 0.5], "cnn_states": [1, 4], "stat_levels": [30, 80], "basis_factor": 2.0,
              "repeats": 1},
     "mini": {"etas": [0.2, "1/3", 0.4, 0.6, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16],
-             "stat_levels": [50, 100, 200, 400, 800], "basis_factor": 2.0, "repeats": 2},
+             "stat_levels": [50, 100, 200, 400, 800, 1600], "basis_factor": 2.0, "repeats": 2},
     "paper": {"etas": [0.1, 0.2, 0.3, "1/3", 0.4, 0.6, 0.8, 0.9, 1], "cnn_states": [1, 2, 4, 8, 16, 32, 64],
               "stat_levels": [25, 50, 100, 200, 400, 800, 1600, 3200], "basis_factor": 2.0, "repeats": 2},
 }
@@ -136,13 +138,12 @@ def route_cnn(model, eta, g: float, lo: int, n_states: int, image_size: int, bas
     import torch
 
     from generation.twobody.images import fix_sign, wavefunction_images
-    from generation.twobody.spectrum import eigenstates, solve_spectrum
+    from generation.twobody.spectrum import window_states
     from modeling.density_cnn import density_images
 
     hi = lo + n_states - 1
     t0 = time.perf_counter()
-    spec = solve_spectrum(eta, g, hi, basis_factor=basis_factor, extrapolate=False, top_check=False)
-    _, basis, vectors = eigenstates(spec, lo, hi)
+    _, _, basis, vectors = window_states(eta, g, lo, hi, basis_factor=basis_factor)
     t1 = time.perf_counter()
     images = density_images(torch.from_numpy(wavefunction_images(basis, fix_sign(vectors), image_size)))
     t2 = time.perf_counter()

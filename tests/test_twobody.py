@@ -19,7 +19,8 @@ from generation.twobody.basis import basis_by_count, basis_by_energy
 from generation.twobody.bethe import bethe_levels, horizontal_energies
 from generation.twobody.eigensolve import block_eigh
 from generation.twobody.hamiltonian import BlockHamiltonian
-from generation.twobody.spectrum import eigenstates, solve_spectrum
+from generation.twobody.images import fix_sign
+from generation.twobody.spectrum import eigenstates, solve_spectrum, window_states
 
 THIRD = 1.0 / 3.0
 
@@ -248,6 +249,27 @@ def test_raw_solve_without_top_check_keeps_levels_and_states():
     raw = solve_spectrum(1.0, 10.0, 80, extrapolate=False, top_check=False)
     exact = bethe_levels(1.0, 10.0, 80).energy
     assert np.all(raw.energy >= exact * (1 - 1e-12)) and np.max(raw.energy / exact - 1) < 1e-2
+
+
+@pytest.mark.parametrize("eta, g, lo, hi", [(1.0, 10.0, 60, 75), (0.57, 30.0, 100, 101), (THIRD, 10.0, 7, 9)])
+def test_window_states_equal_solve_then_eigenstates(eta, g, lo, hi):
+    """One solve per block gives the levels and (degeneracy-resolved) states of the two-call route."""
+    spec = solve_spectrum(eta, g, hi, extrapolate=False, top_check=False)
+    rows, basis, vectors = eigenstates(spec, lo, hi)
+    spec2, rows2, basis2, vectors2 = window_states(eta, g, lo, hi)
+    np.testing.assert_array_equal(spec2.energy, spec.energy)
+    np.testing.assert_array_equal(spec2.level, spec.level)
+    np.testing.assert_array_equal(rows2, rows)
+    assert basis2.dim == basis.dim
+    np.testing.assert_allclose(fix_sign(vectors2), fix_sign(vectors), atol=1e-9)
+
+
+def test_window_states_at_g0_are_the_product_states():
+    """g = 0: the levels are the analytic E0 = pi^2 (n^2 + eta m^2) / (2 (1 + eta)), each state one product state."""
+    spec, rows, basis, vectors = window_states(0.5, 0.0, 10, 14)
+    exact = [e for e, _, _ in analytic_levels(0.5, 14)]
+    np.testing.assert_allclose(spec.energy, exact, rtol=1e-13)
+    np.testing.assert_allclose(np.sort(np.abs(vectors), axis=1)[:, -1], 1.0, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------- horizontal levels

@@ -169,10 +169,16 @@ def _partners(ham: BlockHamiltonian, free_all: np.ndarray, free: np.ndarray, see
         k_hi += max(20, k_hi // 10)
 
 
-def _lowest_per_block(blocks, n_levels, method, seed):
-    """Lowest eigenvalues of both blocks such that their union holds the n_levels lowest; code -> energies."""
+def _lowest_per_block(blocks, n_levels, method, seed, keep: dict | None = None):
+    """Lowest eigenvalues of both blocks such that their union holds the n_levels lowest; code -> energies.
+
+    ``keep``: a dict that receives, per code, ``(energies (k,), eigenvectors (dim, k))`` (solved together).
+    """
     want = {c: min(blocks[c].dim, int(np.ceil(0.55 * n_levels)) + 20) for c in blocks}
-    got = {c: block_eigh(blocks[c], 0, want[c], method=method, seed=seed)[0] for c in blocks}
+    vec = keep is not None
+    got, vecs = {}, {}
+    for c in blocks:
+        got[c], vecs[c] = block_eigh(blocks[c], 0, want[c], vectors=vec, method=method, seed=seed)
     while True:
         merged = np.sort(np.concatenate(list(got.values())))
         if merged.size < n_levels:
@@ -180,10 +186,14 @@ def _lowest_per_block(blocks, n_levels, method, seed):
         top = merged[n_levels - 1]
         short = [c for c in blocks if want[c] < blocks[c].dim and got[c][-1] <= top]
         if not short:
+            if vec:
+                keep.update({c: (got[c], vecs[c]) for c in blocks})
             return got
         for c in short:
             extra = min(blocks[c].dim, want[c] + max(50, want[c] // 4))
-            got[c] = np.concatenate([got[c], block_eigh(blocks[c], want[c], extra, method=method, seed=seed)[0]])
+            e, v = block_eigh(blocks[c], want[c], extra, vectors=vec, method=method, seed=seed)
+            got[c] = np.concatenate([got[c], e])
+            vecs[c] = np.concatenate([vecs[c], v], axis=1) if vec else None
             want[c] = extra
 
 
@@ -273,7 +283,7 @@ def check_spectrum_size(n_levels: int, basis_factor: float, parity: str = "both"
 
 def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_factor: float = 2.0,
                    extrapolate: bool = True, method: str = "auto", seed: int = 0, scheme: str = "effective",
-                   client=None, top_check: bool = True) -> Spectrum:
+                   client=None, top_check: bool = True, _vectors: dict | None = None) -> Spectrum:
     """The ``n_levels`` lowest levels (over both parities, or of one parity block).
 
     Level numbers always rank over both parities, so with a single parity the other block is solved too, up to
@@ -301,6 +311,8 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
             4x basis (``top_rel_error``; the most expensive part of a raw solve of a few hundred levels). False
             skips that solve (``top_rel_error`` NaN): for callers that only need the raw levels or the
             eigenstates of a window. Ignored when extrapolating.
+        _vectors: internal (:func:`window_states`): a dict that receives each block's raw levels and eigenvectors,
+            solved together (raw solve of both parities only).
     """
     from qchaos.errors import ParameterError
 
@@ -332,7 +344,7 @@ def solve_spectrum(eta, g: float, n_levels: int, parity: str = "both", *, basis_
         return _solve_effective(basis, g, n_levels, codes, method, client)
     blocks = {c: BlockHamiltonian(basis.block(c), g) for c in (0, 1)}
     if len(codes) == 2:
-        raw = _lowest_per_block(blocks, n_levels, method, seed)
+        raw = _lowest_per_block(blocks, n_levels, method, seed, keep=None if extrapolate else _vectors)
         cut = np.sort(np.concatenate([raw[0], raw[1]]))[n_levels - 1]
     else:
         (c,) = codes
@@ -541,7 +553,7 @@ def spectrum_basis(eta: float, n_levels: int, basis_factor: float, parities: int
 
 
 def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = "auto", seed: int = 0,
-                basis: Basis | None = None):
+                basis: Basis | None = None, _solved: dict | None = None):
     """Eigenvectors of levels ``level_lo..level_hi`` (inclusive, 1-based) of ``spectrum``.
 
     The vectors are those of the raw Hamiltonian in ``basis`` (default: the spectrum's own basis; a larger one, e.g.
@@ -556,7 +568,9 @@ def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = 
     Returns ``(rows, basis, vectors)``: ``rows`` indexes into ``spectrum`` (ascending level), ``basis`` the
     full-parity basis (``Basis``), and ``vectors`` (k, dim) float64 coefficients on that basis (zero on the other
     parity's states). Raises ValueError if the window is not inside the spectrum's levels, ``ParameterError`` if
-    ``basis`` is smaller than the spectrum's or of another mass ratio.
+    ``basis`` is smaller than the spectrum's or of another mass ratio. ``_solved``: internal (:func:`window_states`),
+    code -> ``(energies (K,), eigenvectors (dim, K))`` of block levels 0..K-1 in the spectrum's own basis, used
+    instead of a new solve where they cover the window.
     """
     n = len(spectrum)
     if not (1 <= level_lo <= level_hi <= n):
@@ -574,7 +588,8 @@ def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = 
     for c, (k_lo, k_hi) in block_index_range(spectrum, level_lo, level_hi).items():
         block = basis.block(c)
         ham = BlockHamiltonian(block, spectrum.g)
-        v = _block_states(ham, tie_break_operator(block), k_lo, k_hi, method, seed)
+        solved = _solved.get(c) if _solved is not None and basis.dim == spectrum.basis_size else None
+        v = _block_states(ham, tie_break_operator(block), k_lo, k_hi, method, seed, solved)
         cols = np.flatnonzero(basis.parity == c)
         for j, r in enumerate(rows):
             if spectrum.parity[r] == c:
@@ -582,12 +597,43 @@ def eigenstates(spectrum: Spectrum, level_lo: int, level_hi: int, method: str = 
     return rows, basis, vectors
 
 
-def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, method: str, seed: int) -> np.ndarray:
-    """Vectors (dim, k_hi - k_lo) of block levels k_lo..k_hi-1, degenerate eigenspaces solved whole and resolved."""
+def window_states(eta, g: float, level_lo: int, level_hi: int, *, basis_factor: float = 2.0, method: str = "auto",
+                  seed: int = 0):
+    """Raw ED levels 1..``level_hi`` and the eigenvectors of levels ``level_lo..level_hi``, one solve per block.
+
+    The same levels and states as ``eigenstates(solve_spectrum(eta, g, level_hi, basis_factor=basis_factor,
+    extrapolate=False, top_check=False), level_lo, level_hi)`` (vectors equal to rounding; degenerate eigenspaces
+    resolved alike), in about half the time: each parity block is diagonalised once, for its lowest levels and
+    their vectors together, where that pair of calls diagonalises it twice. For a few eigenstates from (eta, g),
+    e.g. a quick verdict of the density CNN; energies are raw (variational, not converged).
+
+    Args:
+        eta, g, basis_factor, method, seed: as :func:`solve_spectrum` (``hbar = L = mu = 1``).
+        level_lo, level_hi: the window, 1-based levels over both parities, ``1 <= level_lo <= level_hi``.
+
+    Returns ``(spectrum, rows, basis, vectors)``: the raw :class:`Spectrum` of ``level_hi`` levels and the
+    :func:`eigenstates` result for the window (``vectors`` (k, dim) float64 on ``basis``).
+    """
+    solved: dict = {}
+    spec = solve_spectrum(eta, g, level_hi, basis_factor=basis_factor, extrapolate=False, method=method, seed=seed,
+                          top_check=False, _vectors=solved)
+    return (spec, *eigenstates(spec, level_lo, level_hi, method=method, seed=seed, _solved=solved))
+
+
+def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, method: str, seed: int,
+                  solved: tuple | None = None) -> np.ndarray:
+    """Vectors (dim, k_hi - k_lo) of block levels k_lo..k_hi-1, degenerate eigenspaces solved whole and resolved.
+
+    ``solved``: ``(energies (K,), vectors (dim, K))`` of block levels 0..K-1 already at hand; used where they
+    cover the range, else the range is solved.
+    """
     pad = 4
     while True:
         a, b = max(0, k_lo - pad), min(ham.dim, k_hi + pad)
-        e, v = block_eigh(ham, a, b, vectors=True, method=method, seed=seed)
+        if solved is not None and b <= solved[0].size:
+            e, v = solved[0][a:b], solved[1][:, a:b]
+        else:
+            e, v = block_eigh(ham, a, b, vectors=True, method=method, seed=seed)
         groups = degenerate_groups(e)
         cut = (a > 0 and groups[0].size > 1 and groups[0][-1] >= k_lo - a) or \
               (b < ham.dim and groups[-1].size > 1 and groups[-1][0] < k_hi - a)
@@ -596,5 +642,5 @@ def _block_states(ham: BlockHamiltonian, q: np.ndarray, k_lo: int, k_hi: int, me
         pad *= 2
 
 
-__all__ = ["Spectrum", "solve_spectrum", "spectrum_basis", "SCHEMES", "eigenstates", "near_exact", "resolve_degeneracies",
-           "degenerate_groups", "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
+__all__ = ["Spectrum", "solve_spectrum", "spectrum_basis", "SCHEMES", "eigenstates", "window_states", "near_exact",
+           "resolve_degeneracies", "degenerate_groups", "tie_break_operator", "rank_levels", "parse_parity", "Basis"]
