@@ -137,10 +137,16 @@ def render_report(results: dict, targets: dict, previous: dict | None = None) ->
                  f"Run finished {meta.get('finished', '?')}; total {_fmt(meta.get('seconds'))} s.")
     exps = results.get("experiments", {})
     commits = {str((e.get("run") or {}).get("git_commit") or meta.get("git_commit") or "?")[:10] for e in exps.values()}
+    resumed = {n: int(e["sittings"]) for n, e in exps.items() if int(e.get("sittings") or 1) > 1}
+    total = sum(float(e.get("seconds") or 0) for e in exps.values())
     if len(commits) > 1:  # a resumed run spread over several sittings and code versions
         lines.append(f"The experiments come from runs at {len(commits)} commits ({', '.join(sorted(commits))}); each "
-                     f"section names its own. Sum of the experiments' seconds: "
-                     f"{_fmt(sum(float(e.get('seconds') or 0) for e in exps.values()))} s.")
+                     f"section names its own. Sum of the experiments' seconds: {_fmt(total)} s.")
+    elif resumed or abs(total - float(meta.get("seconds") or 0)) > 0.05 * total:  # kept from earlier sittings
+        lines.append(f"Sum of the experiments' seconds, every sitting counted: {_fmt(total)} s.")
+    if resumed:
+        lines.append("Interrupted and resumed: " + ", ".join(f"{n} ({k} sittings)" for n, k in resumed.items())
+                     + "; their seconds add up the sittings.")
     if previous:
         pm = previous.get("meta", {})
         lines.append(f"Previous run: git {str(pm.get('git_commit') or '?')[:10]}, finished {pm.get('finished', '?')}.")

@@ -5,11 +5,13 @@
     {"format", "preset", "meta": {version, git_commit, torch, threads, machine, finished, seconds},
      "experiments": {NAME: {"title", "status": "ok" | "failed" | "missing", "seconds", "params", "metrics",
                             "summary", "figures": [{"file", "caption"}], "data": [file, ...], "error"?,
-                            "run": {git_commit, version, finished}}}}
+                            "sittings", "run": {git_commit, version, finished}}}}
 
 Every run merges: the experiments it finishes replace theirs in the ``results.json`` on disk at that moment (under a
 short lock, so two runs into one folder keep each other's experiments), the others are kept
-(a run of all experiments interrupted half-way loses nothing). While a run is going, ``meta.complete`` is false and
+(a run of all experiments interrupted half-way loses nothing). An experiment interrupted while it runs (Ctrl-C,
+or SIGTERM through the CLI) leaves its elapsed seconds in ``runs/interrupted.json``; the sitting that finishes it
+adds them, so ``seconds`` is its compute over every sitting and ``sittings`` how many it took. While a run is going, ``meta.complete`` is false and
 ``meta.pending`` lists what has not run yet; it becomes true when the run ends. ``report.md`` is rewritten with
 ``results.json``, so the two always agree. The last *complete* file found
 before the run is kept as ``results.previous.json`` (the "previous run" column of the report), written with the
@@ -76,6 +78,25 @@ def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def _interrupted(folder: Path) -> dict:
+    """``{name: {"seconds", "sittings", "params"}}``: the compute of experiments interrupted in earlier sittings."""
+    doc = _read_json(folder / "runs" / "interrupted.json")
+    return doc if isinstance(doc, dict) else {}
+
+
+def _set_interrupted(folder: Path, name: str, record: dict | None) -> None:
+    """Record (or, with None, clear) the compute an interrupted experiment has spent so far."""
+    doc = _interrupted(folder)
+    if record is None and name not in doc:
+        return
+    if record is None:
+        doc.pop(name)
+    else:
+        doc[name] = record
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    write_json(folder / "runs" / "interrupted.json", doc)
 
 
 def _merge_entry(folder: Path, doc: dict, name: str, entry: dict, order: list[str], targets, shown,
@@ -175,6 +196,9 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
             print(f"[{i}/{len(selected)}] {name}: {module.TITLE}", flush=True)
         t0 = time.perf_counter()
         entry = {"title": module.TITLE, "status": "ok", "params": to_jsonable(p)}
+        earlier = _interrupted(folder).get(name) or {}
+        if earlier.get("params") != entry["params"]:  # other parameters: that compute was for another job
+            earlier = {}
         try:
             out_ = module.run(ctx) or {}
             entry["metrics"] = to_jsonable(out_.get("metrics", {}))
@@ -191,7 +215,15 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
             entry.update(status="failed", error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}",
                          metrics={}, summary="")
             failed.append(name)
-        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        except BaseException:  # interrupted: keep what it spent, so the sitting that finishes it counts it all
+            _set_interrupted(folder, name, {"seconds": round(float(earlier.get("seconds", 0.0))
+                                                             + time.perf_counter() - t0, 2),
+                                            "sittings": int(earlier.get("sittings", 0)) + 1,
+                                            "params": entry["params"]})
+            raise
+        entry["seconds"] = round(float(earlier.get("seconds", 0.0)) + time.perf_counter() - t0, 2)
+        entry["sittings"] = int(earlier.get("sittings", 0)) + 1
+        _set_interrupted(folder, name, None)
         # each entry says which code and when: a report merged over several sittings mixes runs
         entry["run"] = {"git_commit": static_meta.get("git_commit"), "version": static_meta.get("version"),
                         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

@@ -386,8 +386,17 @@ def _cmd_evaluate(args) -> int:
     _writable(args.out, "--out", folder=True)
     if not args.no_build:
         _hub_writable()
-    doc = evaluate(args.preset, args.names or None, out=args.out, build=not args.no_build,
-                   progress=not args.quiet, resume=args.resume)
+    import signal
+
+    def _terminated(signum, frame):  # `kill` like Ctrl-C: the running experiment records what it spent
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        doc = evaluate(args.preset, args.names or None, out=args.out, build=not args.no_build,
+                       progress=not args.quiet, resume=args.resume)
+    finally:
+        signal.signal(signal.SIGTERM, before)
     if doc["failed"]:
         print(f"qchaos: failed: experiment(s) {', '.join(doc['failed'])} did not finish; see "
               f"{Path(args.out) / args.preset / 'report.md'}", file=sys.stderr)

@@ -197,6 +197,64 @@ def test_runner_resume_keeps_finished_experiments(tmp_path, fake_registry, monke
     assert calls == ["beta", "alpha", "beta"]  # other params: run again
 
 
+def test_interrupted_experiment_counts_every_sitting(tmp_path, fake_registry, monkeypatch):
+    """A paper run spread over sittings: an experiment interrupted half-way keeps the seconds it spent, and the
+    sitting that finishes it reports the sum (40 s + 25 s on a fake clock), not only its own part."""
+    clock = [0.0]
+    monkeypatch.setattr(runner, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    res = Resources("tiny", build=False, datasets={})
+    run_alpha = fake_registry["alpha"].run
+
+    def interrupted(ctx):
+        clock[0] += 40.0
+        raise KeyboardInterrupt
+
+    def finishes(ctx):
+        clock[0] += 25.0
+        return run_alpha(ctx)
+
+    monkeypatch.setattr(fake_registry["alpha"], "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.evaluate("tiny", out=tmp_path, resources=res, progress=False, resume=True)
+    folder = tmp_path / "tiny"
+    assert json.loads((folder / "runs" / "interrupted.json").read_text()) == {
+        "alpha": {"seconds": 40.0, "sittings": 1, "params": {"y": 2}}}
+    monkeypatch.setattr(fake_registry["alpha"], "run", finishes)
+    doc = runner.evaluate("tiny", out=tmp_path, resources=res, progress=False, resume=True)
+    alpha = doc["experiments"]["alpha"]
+    assert (alpha["status"], alpha["seconds"], alpha["sittings"]) == ("ok", 65.0, 2)
+    assert json.loads((folder / "runs" / "interrupted.json").read_text()) == {}
+    assert "Interrupted and resumed: alpha (2 sittings)" in (folder / "report.md").read_text()
+
+    # compute spent with other parameters is not added to this job's
+    monkeypatch.setattr(fake_registry["alpha"], "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.evaluate("tiny", ["alpha"], out=tmp_path, resources=res, progress=False)
+    monkeypatch.setattr(fake_registry["alpha"], "run", finishes)
+    doc = runner.evaluate("tiny", ["alpha"], out=tmp_path, resources=res, progress=False, params={"alpha": {"y": 5}})
+    assert (doc["experiments"]["alpha"]["seconds"], doc["experiments"]["alpha"]["sittings"]) == (25.0, 1)
+
+
+def test_cli_evaluate_killed_with_sigterm_records_the_interrupted_experiment(tmp_path, fake_registry, monkeypatch,
+                                                                             capsys):
+    """`kill` (SIGTERM) stops `qchaos evaluate` like Ctrl-C: exit 130, the running experiment's seconds kept."""
+    import signal
+
+    from qchaos.cli import main
+
+    def killed(ctx):
+        signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the experiment")
+
+    monkeypatch.setattr(fake_registry["alpha"], "run", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["evaluate", "--no-build", "--quiet", "--out", str(tmp_path)]) == 130
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the CLI's only while it evaluates
+    assert "interrupted" in capsys.readouterr().err
+    record = json.loads((tmp_path / "mini" / "runs" / "interrupted.json").read_text())
+    assert set(record) == {"alpha"} and record["alpha"]["sittings"] == 1 and record["alpha"]["params"] == {"y": 3}
+
+
 def test_runner_rejects_bad_names_and_presets(tmp_path):
     with pytest.raises(ValueError, match="preset"):
         runner.evaluate("huge", out=tmp_path)
