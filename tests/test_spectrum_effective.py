@@ -91,6 +91,18 @@ def test_parallel_solves_equal_in_process():
         np.testing.assert_array_equal(getattr(par, name), getattr(ref, name))
 
 
+def test_torch_and_scipy_lapack_give_the_same_converged_levels():
+    """``method="torch"`` (torch's LAPACK, MKL on x86; about 2x faster on the CPU, ``docs/spectra.md`` §4) and the
+    default scipy LAPACK are independent implementations: the converged levels agree to rounding, and both meet the
+    Bethe ansatz at eta = 1 to the scheme's accuracy."""
+    fast = solve_spectrum(1.0, 10.0, 600, basis_factor=1.5, method="torch")
+    ref = solve_spectrum(1.0, 10.0, 600, basis_factor=1.5)
+    assert np.max(np.abs(fast.energy - ref.energy) / ref.energy) < 1e-11
+    np.testing.assert_array_equal(fast.horizontal, ref.horizontal)
+    ba = bethe_levels(1.0, 10.0, 600).energy
+    assert np.max(np.abs(fast.energy - ba) / ba) < 2e-5 and np.max(np.abs(ref.energy - ba) / ba) < 2e-5
+
+
 @pytest.mark.slow
 def test_eigenstates_pair_with_raw_levels():
     """block_index points at the raw ED eigenvector paired with each converged level (horizontal ones included)."""
