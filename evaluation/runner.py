@@ -11,9 +11,9 @@ Every run merges: the experiments it finishes replace theirs in the ``results.js
 short lock, so two runs into one folder keep each other's experiments), the others are kept
 (a run of all experiments interrupted half-way loses nothing). An experiment interrupted while it runs (Ctrl-C,
 or SIGTERM through the CLI) leaves its elapsed seconds in ``runs/interrupted.json``; the sitting that finishes it
-adds them, so ``seconds`` is its compute over every sitting and ``sittings`` how many it took. While a run is going, ``meta.complete`` is false and
-``meta.pending`` lists what has not run yet; it becomes true when the run ends. ``report.md`` is rewritten with
-``results.json``, so the two always agree. The last *complete* file found
+adds them, so ``seconds`` is its compute over every sitting and ``sittings`` how many it took. While a run is
+going, ``meta.complete`` is false and ``meta.pending`` lists what has not run yet; it becomes true when the run
+ends. ``report.md`` is rewritten with ``results.json``, so the two always agree. The last *complete* file found
 before the run is kept as ``results.previous.json`` (the "previous run" column of the report), written with the
 run's first result (a run killed before it finished anything leaves every file as it was); a partial file left
 by an interrupted run never overwrites it. A failing experiment is recorded (status and error) and the others still run; the exit status says so.
@@ -89,14 +89,18 @@ def _interrupted(folder: Path) -> dict:
 def _set_interrupted(folder: Path, name: str, record: dict | None) -> None:
     """Record (or, with None, clear) the compute an interrupted experiment has spent so far."""
     doc = _interrupted(folder)
-    if record is None and name not in doc:
-        return
-    if record is None:
-        doc.pop(name)
-    else:
+    if doc.pop(name, None) is None and record is None:
+        return  # nothing recorded, nothing to clear
+    if record is not None:
         doc[name] = record
     (folder / "runs").mkdir(parents=True, exist_ok=True)
     write_json(folder / "runs" / "interrupted.json", doc)
+
+
+def _spent(earlier: dict, t0: float) -> dict:
+    """``{"seconds", "sittings"}`` of an experiment started at ``t0`` in this sitting, earlier sittings included."""
+    return {"seconds": round(float(earlier.get("seconds", 0.0)) + time.perf_counter() - t0, 2),
+            "sittings": int(earlier.get("sittings", 0)) + 1}
 
 
 def _merge_entry(folder: Path, doc: dict, name: str, entry: dict, order: list[str], targets, shown,
@@ -216,13 +220,9 @@ def evaluate(preset: str = "mini", names=None, *, out="reports", build: bool = T
                          metrics={}, summary="")
             failed.append(name)
         except BaseException:  # interrupted: keep what it spent, so the sitting that finishes it counts it all
-            _set_interrupted(folder, name, {"seconds": round(float(earlier.get("seconds", 0.0))
-                                                             + time.perf_counter() - t0, 2),
-                                            "sittings": int(earlier.get("sittings", 0)) + 1,
-                                            "params": entry["params"]})
+            _set_interrupted(folder, name, {**_spent(earlier, t0), "params": entry["params"]})
             raise
-        entry["seconds"] = round(float(earlier.get("seconds", 0.0)) + time.perf_counter() - t0, 2)
-        entry["sittings"] = int(earlier.get("sittings", 0)) + 1
+        entry.update(_spent(earlier, t0))
         _set_interrupted(folder, name, None)
         # each entry says which code and when: a report merged over several sittings mixes runs
         entry["run"] = {"git_commit": static_meta.get("git_commit"), "version": static_meta.get("version"),
